@@ -1,0 +1,5 @@
+import sys
+
+from gome.cli import main
+
+sys.exit(main())

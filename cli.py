@@ -1,0 +1,116 @@
+"""The `gome` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from gome.state.records import ModelSpec, RunConfig
+from gome.tools.llm import ModelConfigError, make_chat_model, resolve_spec
+from gome.tools.tasks import TaskError, load_task
+
+EXIT_OK, EXIT_NO_SUBMISSION, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([hms]?)")
+
+
+def parse_duration(text: str) -> float:
+    """'90' or '90s', '30m', '2h', '1h30m' -> seconds."""
+    text = text.strip().lower()
+    parts = _DURATION.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 90s, 30m, 2h, 1h30m)")
+    seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1, "": 1}[u] for n, u in parts)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("a duration must be positive")
+    return seconds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gome", description="An MLE agent: give it a task folder, get a submission.")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="solve a task folder", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r.add_argument("task_dir", help="task folder: description.md, train/test/sample submission CSVs, task.toml")
+    r.add_argument("--model", help="provider:name, e.g. openai:gpt-4.1-mini (default: $GOME_MODEL)")
+    r.add_argument("--base-url", help="OpenAI-compatible server (default: $OPENAI_BASE_URL)")
+    r.add_argument("--temperature", type=float, default=0.2)
+    r.add_argument("--llm-timeout", type=parse_duration, default=300.0, help="per LLM call")
+    r.add_argument("--retries", type=int, default=2, help="LLM call retries")
+    r.add_argument("--steps", type=int, default=8, help="experiments in the whole run")
+    r.add_argument("--time", type=parse_duration, default=3600.0, help="wall-clock budget (e.g. 30m)")
+    r.add_argument("--script-timeout", type=parse_duration, default=1800.0, help="limit of one script run")
+    r.add_argument("--threads", type=int, default=2, help="CPU threads a script may use")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--out", default="runs", help="parent folder of run folders")
+    r.add_argument("--metric", help="task metric when the folder has no task.toml")
+    r.add_argument("--direction", choices=["maximize", "minimize"])
+    r.add_argument("--id-column")
+    r.add_argument("--target", action="append", dest="target_columns", help="target column (repeatable)")
+    r.add_argument("--json", action="store_true", help="print progress events as JSON lines")
+    return p
+
+
+def _progress(event: dict) -> str:
+    score = "-" if event.get("score") is None else f"{event['score']:.5g}"
+    if event.get("score_source") == "self_reported":
+        score += "(self)"
+    best = "-" if event.get("best") is None else f"{event['best']:.5g}"
+    verdict = "NEW BEST" if event.get("improved_best") else ("accept" if event.get("accepted") else "reject")
+    return (f"[{event['step']:>3}/{event.get('budget')}] trace {event['trace']} exp {event['id']} "
+            f"{event['status']:<9} {event.get('runtime_s', 0):6.1f}s score {score:<10} {verdict:<8} "
+            f"best {best:<9} {str(event.get('hypothesis'))[:70]}")
+
+
+def cmd_run(args, chat_model=None, executor=None) -> int:
+    from gome.graph.run import run_gome  # imports langgraph: keep `gome --help` fast
+
+    overrides = {"metric": args.metric, "direction": args.direction, "id_column": args.id_column,
+                 "target_columns": args.target_columns}
+    try:
+        task = load_task(args.task_dir, overrides)
+    except TaskError as e:
+        print(f"gome: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    spec = ModelSpec(model=args.model, base_url=args.base_url, temperature=args.temperature,
+                     timeout_s=args.llm_timeout, max_retries=args.retries)
+    try:
+        if chat_model is None:
+            chat_model = make_chat_model(spec)
+        config = RunConfig(steps=args.steps, time_s=args.time, script_timeout_s=args.script_timeout,
+                           threads=args.threads, seed=args.seed, model=resolve_spec(spec))
+    except (ModelConfigError, ValueError) as e:
+        print(f"gome: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+    def on_event(event: dict) -> None:
+        print(json.dumps(event) if args.json else _progress(event), flush=True)
+
+    print(f"gome: {task.name} ({task.metric}, {task.direction}); {args.steps} steps, {args.time:g} s budget",
+          file=sys.stderr)
+    try:
+        final = run_gome(args.task_dir, config, out=args.out, task_overrides=overrides, chat_model=chat_model,
+                         executor=executor, on_event=on_event)
+    except KeyboardInterrupt:
+        print("gome: interrupted; the run folder keeps every finished experiment", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    run_dir = Path(final["run_dir"])
+    print(f"gome: {final.get('status')}: {final.get('message')}", file=sys.stderr)
+    print(f"gome: run folder {run_dir}", file=sys.stderr)
+    if final.get("status") != "succeeded":
+        return EXIT_NO_SUBMISSION
+    print(run_dir / "best" / "submission.csv")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None, *, chat_model=None, executor=None) -> int:
+    """Entry point. chat_model / executor let embedding code and tests inject their own."""
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return cmd_run(args, chat_model=chat_model, executor=executor)
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Graph builders and routing. Import `gome.graph.builder` for the compiled graphs."""

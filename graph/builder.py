@@ -1,0 +1,50 @@
+"""The gome graph: START -> prepare --Send x K--> trace -> select -> finalize -> END.
+
+`graph` (no checkpointer or store of its own) is what langgraph.json exports; the LangGraph server supplies
+persistence. The CLI compiles its own with SQLite in the run folder.
+"""
+
+from __future__ import annotations
+
+import math
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+
+from gome.graph.trace import NODES_PER_STEP, build_trace_graph
+from gome.nodes.finalize import finalize
+from gome.nodes.prepare import prepare
+from gome.nodes.select import select
+from gome.state.context import GomeContext
+from gome.state.graph_state import GomeInput, GomeOutput, GomeState
+from gome.state.records import RunConfig
+
+
+def fan_out(state: GomeState) -> list[Send]:
+    """One Send per trace; each carries its own share of the step budget."""
+    cfg = RunConfig.model_validate(state["config"])
+    shared = {k: state[k] for k in ("run_dir", "run_id", "task", "config", "deadline")}
+    return [Send("trace", {**shared, "trace": i, "budget": cfg.steps_for_trace(i), "step": 0})
+            for i in range(cfg.traces)]
+
+
+def recursion_limit(config: RunConfig) -> int:
+    """Enough supersteps for every step of the longest trace plus the fixed nodes, and no more."""
+    return NODES_PER_STEP * math.ceil(config.steps / config.traces) + 20
+
+
+def build_graph(checkpointer=None, store=None):
+    g = StateGraph(GomeState, context_schema=GomeContext, input_schema=GomeInput, output_schema=GomeOutput)
+    g.add_node("prepare", prepare)
+    g.add_node("trace", build_trace_graph())
+    g.add_node("select", select)
+    g.add_node("finalize", finalize)
+    g.add_edge(START, "prepare")
+    g.add_conditional_edges("prepare", fan_out, ["trace"])
+    g.add_edge("trace", "select")
+    g.add_edge("select", "finalize")
+    g.add_edge("finalize", END)
+    return g.compile(checkpointer=checkpointer, store=store, name="gome")
+
+
+graph = build_graph()

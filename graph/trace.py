@@ -1,0 +1,39 @@
+"""The trace subgraph: one worker of the optimizer, looping until its budget is spent.
+
+START -> draft -> execute -> diagnose -> checkpoint -+-> compute-gradient -> apply-momentum -> execute
+                                                     +-> END
+"""
+
+from __future__ import annotations
+
+from langgraph.graph import END, START, StateGraph
+
+from gome.graph.routing import STEP, route_after_checkpoint
+from gome.nodes.apply_momentum import apply_momentum
+from gome.nodes.checkpoint import checkpoint
+from gome.nodes.compute_gradient import compute_gradient
+from gome.nodes.diagnose import diagnose
+from gome.nodes.draft import draft
+from gome.nodes.execute import execute
+from gome.state.context import GomeContext
+from gome.state.graph_state import TraceOutput, TraceState
+
+NODES_PER_STEP = 5  # execute, diagnose, checkpoint, compute-gradient, apply-momentum
+
+
+def build_trace_graph():
+    g = StateGraph(TraceState, context_schema=GomeContext, output_schema=TraceOutput)
+    g.add_node("draft", draft)
+    g.add_node("execute", execute)
+    g.add_node("diagnose", diagnose)
+    g.add_node("checkpoint", checkpoint)
+    g.add_node("compute-gradient", compute_gradient)
+    g.add_node("apply-momentum", apply_momentum)
+    g.add_edge(START, "draft")
+    g.add_edge("draft", "execute")
+    g.add_edge("execute", "diagnose")
+    g.add_edge("diagnose", "checkpoint")
+    g.add_conditional_edges("checkpoint", route_after_checkpoint, [*STEP.values(), END])
+    g.add_edge("compute-gradient", "apply-momentum")
+    g.add_edge("apply-momentum", "execute")
+    return g.compile(name="trace")

@@ -1,0 +1,102 @@
+"""What every node needs: its collaborators from the runtime context, the task brief, and the script rules."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from langgraph.runtime import Runtime
+
+from gome.state.context import GomeContext
+from gome.state.records import ModelSpec, RunConfig, Task
+from gome.tools.executor import Executor
+from gome.tools.llm import make_chat_model
+from gome.tools.local_executor import LocalExecutor
+from gome.tools.metrics import get_metric
+from gome.tools.run_folder import experiment_dir
+from gome.tools.structured import LLMCaller
+
+DESCRIPTION_CHARS = 6000
+CODE_CHARS = 16000
+LOG_CHARS = 3000
+
+SYSTEM = ("You are a Kaggle grandmaster and a careful machine-learning engineer. You write complete, correct, "
+          "efficient Python scripts and you judge experiments by their validation evidence.")
+
+
+def context_of(runtime: Runtime[GomeContext] | None) -> GomeContext:
+    return (runtime.context if runtime is not None else None) or GomeContext()
+
+
+def llm(state: dict, runtime: Runtime[GomeContext] | None, node: str) -> LLMCaller:
+    """The node's LLM access; the chat model comes from the context, else it is built from the run config."""
+    model = context_of(runtime).chat_model or make_chat_model(ModelSpec(**state["config"].get("model", {})))
+    return LLMCaller(model, node, usage_log=Path(state["run_dir"]) / "usage.jsonl")
+
+
+def executor(runtime: Runtime[GomeContext] | None) -> Executor:
+    return context_of(runtime).executor or LocalExecutor()
+
+
+def config_of(state: dict) -> RunConfig:
+    return RunConfig.model_validate(state["config"])
+
+
+def task_of(state: dict) -> Task:
+    return Task.model_validate(state["task"])
+
+
+def clip(text: str, limit: int) -> str:
+    """Keep the head and the tail of long text: errors sit at the end of logs, imports at the top of code."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - limit} characters cut ...]\n{text[-half:]}"
+
+
+def read_code(run_dir: str, exp_id: str | None) -> str | None:
+    if not exp_id:
+        return None
+    path = experiment_dir(run_dir, exp_id) / "main.py"
+    return path.read_text() if path.is_file() else None
+
+
+def task_brief(state: dict) -> str:
+    """Description, metric and the data schema written at prepare time."""
+    task, run_dir = task_of(state), Path(state["run_dir"])
+    schema = (run_dir / "schema.md").read_text()
+    description = (run_dir / "input" / "description.md").read_text(errors="replace")
+    return (f"# Task: {task.name}\n{clip(description, DESCRIPTION_CHARS)}\n\n"
+            f"# Metric\n{task.metric} ({task.direction}). The harness scores your held-out predictions with it.\n\n"
+            f"# Data\n{schema}")
+
+
+def script_rules(state: dict) -> str:
+    task, cfg = task_of(state), config_of(state)
+    budget = min(cfg.script_timeout_s, max(state.get("deadline", time.time() + 3600) - time.time(), 60))
+    cols = ", ".join([task.id_column, *task.submission_columns])
+    return f"""# Rules for the script
+- Read data only from the folder in the environment variable GOME_DATA_DIR:
+  `DATA_DIR = os.environ["GOME_DATA_DIR"]`. It is read-only. Write every output into the current folder.
+- Validate honestly: hold out rows of {task.train_file} (K-fold out-of-fold predictions, or one fixed split with a
+  fixed random_state) and write `val_predictions.csv` with columns {cols}: one row per held-out row of
+  {task.train_file}, predicted by a model that never trained on that row. The harness scores this file.
+- Then train on all of {task.train_file}, predict every row of {task.test_file}, and write `{task.submission_file}`
+  with exactly the columns of the sample submission ({cols}), one row per test id.
+- {_format_rule(task)}
+- Print the validation score in a line `validation score: <number>`.
+- It must finish well within {int(budget)} seconds on {cfg.threads} CPU threads (n_jobs={cfg.threads}); no GPU.
+- Use only installed packages (see Data). Set random seeds ({cfg.seed}) so a rerun gives the same result.
+- Reply with the whole script in one ```python block."""
+
+
+def _format_rule(task: Task) -> str:
+    kind = get_metric(task.metric).kind
+    if kind == "probability" and len(task.submission_columns) > 1:
+        return ("Predict probabilities: one column per class named as in the sample submission, each row summing "
+                "to 1 (write full precision).")
+    if kind == "probability":
+        return f"Predict the probability of the positive class in column {task.submission_columns[0]!r}."
+    if kind == "label":
+        return "Predict labels with the same values and type as the target column."
+    return "Predict numbers on the target's scale."

@@ -1,0 +1,30 @@
+"""draft: the first script of a trace, a simple and solid baseline."""
+
+from __future__ import annotations
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
+
+from gome.nodes.common import SYSTEM, config_of, llm, script_rules, task_brief
+from gome.nodes.scripts import save_script
+from gome.state.context import GomeContext
+from gome.state.graph_state import TraceState
+from gome.tools.run_folder import experiment_id
+
+PROMPT = """{brief}
+
+{rules}
+
+Write the first solution: a simple, solid baseline that runs without errors and validates honestly. Prefer a
+well-understood model with sensible preprocessing over anything clever."""
+
+
+def draft(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> dict:
+    cfg = config_of(state)
+    caller = llm(state, runtime, "draft")
+    code = caller.write_script([SystemMessage(SYSTEM), HumanMessage(PROMPT.format(
+        brief=task_brief(state), rules=script_rules(state)))])
+    exp_id = experiment_id(state["trace"], state.get("step", 0), cfg.traces)
+    pending = save_script(state["run_dir"], exp_id, code, parent=None, plan={"kind": "draft"},
+                          errors=caller.errors)
+    return {"pending": pending, "usage": caller.usage}

@@ -1,0 +1,37 @@
+"""finalize: put the selected solution in best/, check its submission once more, close run.json."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from langgraph.runtime import Runtime
+
+from gome.state.context import GomeContext
+from gome.state.graph_state import GomeState, add_usage
+from gome.state.records import Task
+from gome.tools.metrics import ScoringError
+from gome.tools.run_folder import promote_best, update_run_json
+from gome.tools.submission import check_submission
+
+
+def finalize(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> dict:
+    run_dir, task, selected = Path(state["run_dir"]), Task.model_validate(state["task"]), state.get("selected")
+    usage: dict = {}
+    for r in state.get("trace_results", []):
+        usage = add_usage(usage, r.get("usage"))
+    stops = sorted({r.get("stop_reason") or "?" for r in state.get("trace_results", [])})
+    if selected is None:
+        status, message = "no_valid_submission", "no experiment produced a valid submission with a score"
+    else:
+        promote_best(run_dir, selected, task.direction, submission_file=task.submission_file, force=True)
+        try:
+            check_submission(task, run_dir / "best" / "submission.csv")
+            status = "succeeded"
+            message = (f"best {task.metric} {selected['score']:.6g} ({selected['score_source']}) from experiment "
+                       f"{selected['id']}")
+        except ScoringError as e:
+            status, message = "no_valid_submission", f"selected submission failed its final check: {e}"
+    update_run_json(run_dir, status=status, message=message, stopped_by=stops, usage=usage,
+                    finished_at=time.time(), selected=selected)
+    return {"status": status, "message": message}

@@ -1,0 +1,150 @@
+"""Pydantic records: what gome knows about a task, a run, and each experiment.
+
+Graph state stores these as plain dicts (`model_dump(mode="json")`): checkpoints stay small, portable and free of
+msgpack warnings. Rebuild a record with `Model.model_validate(d)` where typed access helps.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Direction = Literal["maximize", "minimize"]
+RunStatus = Literal["ok", "error", "timeout", "oom", "killed"]
+Component = Literal["data", "features", "model", "training", "validation", "ensembling", "efficiency"]
+StepSize = Literal["minimal", "moderate", "rewrite"]
+ScoreSource = Literal["harness", "self_reported"]
+Mode = Literal["gradient"]  # tree and auto arrive with the search issue
+
+
+class Task(BaseModel):
+    """A validated task folder. Paths are absolute; `data_dir` holds only public files."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    data_dir: str
+    description: str = ""  # kept out of graph state (see prepare); read from input/description.md
+    metric: str
+    direction: Direction
+    id_column: str
+    target_columns: list[str]
+    submission_columns: list[str]  # non-id columns of the sample submission, in order
+    train_file: str = "train.csv"
+    test_file: str = "test.csv"
+    sample_submission_file: str = "sample_submission.csv"
+    submission_file: str = "submission.csv"
+    positive_label: str | None = None  # binary probability metrics: which class the probability is for
+
+
+class ModelSpec(BaseModel):
+    """How to build the chat model. Secrets are never stored: api_key comes from the environment at build time."""
+
+    model: str | None = None  # "provider:name", e.g. "openai:gpt-4.1-mini"
+    base_url: str | None = None
+    temperature: float = 0.2
+    timeout_s: float = 300.0
+    max_retries: int = 2
+    max_tokens: int | None = 8000
+
+
+class RunConfig(BaseModel):
+    mode: Mode = "gradient"
+    traces: int = Field(1, ge=1, le=64)
+    steps: int = Field(8, ge=1, le=10_000, description="experiments (script runs) in the whole run")
+    time_s: float = Field(3600.0, gt=0, description="wall-clock budget of the whole run")
+    script_timeout_s: float = Field(1800.0, gt=0, description="wall-clock limit of one script run")
+    threads: int = Field(2, ge=1, description="OMP/MKL threads given to a script")
+    max_output_bytes: int = Field(64_000, ge=1024, description="stdout/stderr kept per run (head + tail)")
+    memory_top_m: int = Field(5, ge=0, description="success-memory entries handed to the LLM")
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    seed: int = 0
+
+    def steps_for_trace(self, trace: int) -> int:
+        base, extra = divmod(self.steps, self.traces)
+        return base + (1 if trace < extra else 0)
+
+
+class Problem(BaseModel):
+    description: str = Field(max_length=600)
+    evidence: str = Field("", max_length=600, description="a log line, number or code line that shows it")
+    component: Component = "model"
+
+
+class Diagnosis(BaseModel):
+    """The gradient's raw material: what happened in the last run and what is wrong with it."""
+
+    outcome: Literal["bug", "timeout", "oom", "ran"] = Field(
+        description="bug: the script crashed or wrote no valid output; ran: it finished and wrote its files")
+    summary: str = Field(max_length=800, description="two or three sentences on what happened")
+    problems: list[Problem] = Field(default_factory=list, max_length=6)
+    validation_aligned: bool = Field(
+        True, description="the held-out predictions are scored the way the task metric scores the test set")
+    leakage: bool = Field(False, description="validation rows or labels leak into training or features")
+    accept: bool = Field(description="this run should replace the best solution so far")
+    reason: str = Field("", max_length=600, description="why accept or reject")
+
+
+class Hypothesis(BaseModel):
+    change: str = Field(max_length=400, description="one focused, testable change to the script")
+    component: Component = "model"
+    rationale: str = Field("", max_length=400)
+    step_size: StepSize = "moderate"
+    impact: int = Field(3, ge=1, le=5)
+    confidence: int = Field(3, ge=1, le=5)
+    novelty: int = Field(3, ge=1, le=5)
+    cost: int = Field(3, ge=1, le=5, description="runtime and risk; 5 is most expensive")
+
+    def utility(self) -> int:
+        return self.impact + self.confidence + self.novelty - self.cost
+
+
+class HypothesisSet(BaseModel):
+    """What compute-gradient asks the LLM for: a few candidate directions, scored."""
+
+    hypotheses: list[Hypothesis] = Field(min_length=1, max_length=5)
+
+
+class Gradient(BaseModel):
+    """The chosen hypothesis: a direction and a step size."""
+
+    hypothesis: Hypothesis
+    alternatives: list[str] = Field(default_factory=list)
+    source: Literal["llm", "fallback"] = "llm"
+
+
+class MemoryEntry(BaseModel):
+    """An accepted hypothesis in the success memory, shared by every trace of a run."""
+
+    change: str
+    component: Component
+    step_size: StepSize
+    gain: float | None = Field(None, description="score improvement in the metric's better direction")
+    trace: int
+    step: int
+    experiment: str
+    created_at: float
+
+
+class Experiment(BaseModel):
+    """One executed script: written to experiments/<id>/metrics.json."""
+
+    id: str
+    trace: int
+    step: int
+    parent: str | None = None
+    status: RunStatus | Literal["no_script"]
+    runtime_s: float = 0.0
+    score: float | None = None
+    score_source: ScoreSource | None = None
+    val_error: str | None = None
+    submission_valid: bool = False
+    submission_error: str | None = None
+    gradient: Gradient | None = None
+    diagnosis: Diagnosis | None = None
+    diagnosis_source: Literal["llm", "fallback"] | None = None
+    accepted: bool = False
+    decision: str = ""
+    improved_best: bool = False
+    finished_at: float = 0.0

@@ -1,0 +1,114 @@
+"""A scripted chat model that answers like a real OpenAI-compatible server.
+
+Replies are scripted in order. A reply is one of:
+- a dict: the model's decision. Asked with structured output, it comes back in the shape the method produces
+  (a tool call for function_calling, JSON text for json_schema / json_mode / plain calls);
+- a str: free text (a script in a ```python block, or garbage);
+- an AIMessage: sent back as it is.
+`unsupported` lists structured-output methods the "server" refuses (HTTP 500 before any reply is used), as
+llama.cpp's server refuses json_schema.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.prompt_values import PromptValue
+from langchain_core.runnables import RunnableLambda
+from pydantic import ConfigDict, PrivateAttr, ValidationError
+
+
+class ServerError(Exception):
+    """What an HTTP 500 from the server looks like to the caller."""
+
+
+class RepliesExhausted(AssertionError):
+    pass
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class ScriptedChatModel(BaseChatModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    replies: list[Any]
+    unsupported: set[str] = set()
+    model_name: str = "scripted"
+    _position: int = PrivateAttr(0)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _calls: list = PrivateAttr(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    @property
+    def calls(self) -> list[dict]:
+        """Every call seen: method and the prompt text (to assert what the model was told)."""
+        return self._calls
+
+    @property
+    def remaining(self) -> int:
+        return len(self.replies) - self._position
+
+    def _take(self, messages: list[BaseMessage], method: str) -> Any:
+        with self._lock:
+            if self._position >= len(self.replies):
+                raise RepliesExhausted(f"scripted replies exhausted after {self._position} calls ({method})")
+            item = self.replies[self._position]
+            self._position += 1
+            self._calls.append({"method": method, "prompt": "\n".join(str(m.content) for m in messages)})
+            return item
+
+    @staticmethod
+    def _usage(messages: list[BaseMessage], reply: str) -> dict:
+        prompt = sum(_tokens(str(m.content)) for m in messages)
+        out = _tokens(reply)
+        return {"input_tokens": prompt, "output_tokens": out, "total_tokens": prompt + out}
+
+    def _message(self, item: Any, messages: list[BaseMessage], tool: str | None = None) -> AIMessage:
+        if isinstance(item, AIMessage):
+            return item
+        if isinstance(item, dict) and tool:
+            return AIMessage(content="", tool_calls=[{"name": tool, "args": item, "id": f"call_{uuid.uuid4().hex[:8]}"}],
+                             usage_metadata=self._usage(messages, json.dumps(item)))
+        text = json.dumps(item) if isinstance(item, dict) else str(item)
+        return AIMessage(content=text, usage_metadata=self._usage(messages, text))
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self._message(self._take(messages, "plain"), messages))])
+
+    def bind_tools(self, tools, **kwargs):
+        return self
+
+    def with_structured_output(self, schema, *, method: str = "json_schema", include_raw: bool = False, **kwargs):
+        def call(value):
+            if method in self.unsupported:
+                raise ServerError(f"Error code: 500 - {{'error': '{method} is not supported by this server'}}")
+            messages = value.to_messages() if isinstance(value, PromptValue) else list(value)
+            raw = self._message(self._take(messages, method), messages,
+                                tool=schema.__name__ if method == "function_calling" else None)
+            parsed, error = None, None
+            try:
+                if method == "function_calling":
+                    calls = raw.tool_calls or []
+                    parsed = schema.model_validate(calls[0]["args"]) if calls else None
+                else:
+                    parsed = schema.model_validate_json(raw.content)
+            except (ValidationError, ValueError) as e:
+                error = e
+            if not include_raw:
+                if error:
+                    raise error
+                return parsed
+            return {"raw": raw, "parsed": parsed, "parsing_error": error}
+
+        return RunnableLambda(call)

@@ -1,0 +1,269 @@
+"""Task metrics, computed the way a grader computes them, with the checks a grader applies.
+
+Each metric is written out in numpy (and tested against scikit-learn's) so that the checks around it, not a
+library default, decide what is a valid prediction: ids match, one row each, no missing values, probabilities
+in range and summing to one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import numpy as np
+import pandas as pd
+
+PROB_SUM_TOLERANCE = 1e-6  # MLE-bench's log-loss graders reject rows further from 1 than this
+LOG_EPS = 1e-15
+
+
+class ScoringError(ValueError):
+    """Predictions a grader would refuse: the message says which check failed."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    direction: Literal["maximize", "minimize"]
+    kind: Literal["label", "probability", "regression"]
+    fn: Callable[..., float]
+    doc: str
+
+
+def _accuracy(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean(y == p))
+
+
+def _f1_for(y: np.ndarray, p: np.ndarray, label) -> float:
+    tp = np.sum((y == label) & (p == label))
+    fp = np.sum((y != label) & (p == label))
+    fn = np.sum((y == label) & (p != label))
+    denom = 2 * tp + fp + fn
+    return float(2 * tp / denom) if denom else 0.0
+
+
+def _f1_binary(y: np.ndarray, p: np.ndarray, positive) -> float:
+    return _f1_for(y, p, positive)
+
+
+def _f1_macro(y: np.ndarray, p: np.ndarray) -> float:
+    labels = np.union1d(y, p)
+    return float(np.mean([_f1_for(y, p, lab) for lab in labels]))
+
+
+def _qwk(y: np.ndarray, p: np.ndarray) -> float:
+    labels = np.union1d(y, p)
+    n = len(labels)
+    yi, pi = np.searchsorted(labels, y), np.searchsorted(labels, p)
+    observed = np.zeros((n, n))
+    np.add.at(observed, (yi, pi), 1)
+    expected = np.outer(observed.sum(1), observed.sum(0)) / observed.sum()
+    weights = (np.arange(n)[:, None] - np.arange(n)[None, :]) ** 2
+    denom = np.sum(weights * expected)
+    return float(1 - np.sum(weights * observed) / denom) if denom else 1.0
+
+
+def _auc_binary(y01: np.ndarray, score: np.ndarray) -> float:
+    pos = y01 == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ScoringError("ROC AUC needs both classes among the scored rows")
+    ranks = pd.Series(score).rank(method="average").to_numpy()
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _roc_auc(y: np.ndarray, prob: np.ndarray, classes: list[str]) -> float:
+    """Binary: prob is (n, 1), the positive class's probability. Multiclass: one-vs-rest macro average."""
+    if prob.shape[1] == 1:
+        return _auc_binary((y == classes[0]).astype(int), prob[:, 0])
+    return float(np.mean([_auc_binary((y == c).astype(int), prob[:, k]) for k, c in enumerate(classes)]))
+
+
+def _log_loss(y: np.ndarray, prob: np.ndarray, classes: list[str]) -> float:
+    if prob.shape[1] == 1:  # binary: the positive class's probability
+        prob = np.column_stack([1 - prob[:, 0], prob[:, 0]])
+        idx = (y == classes[0]).astype(int)
+    else:
+        lookup = {c: k for k, c in enumerate(classes)}
+        idx = np.array([lookup[v] for v in y])
+    p = np.clip(prob[np.arange(len(y)), idx], LOG_EPS, 1 - LOG_EPS)
+    return float(-np.mean(np.log(p)))
+
+
+def _rmse(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((y - p) ** 2)))
+
+
+def _rmsle(y: np.ndarray, p: np.ndarray) -> float:
+    if (y < 0).any() or (p < 0).any():
+        raise ScoringError("RMSLE is undefined for negative values (truth or prediction)")
+    return float(np.sqrt(np.mean((np.log1p(y) - np.log1p(p)) ** 2)))
+
+
+def _mae(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean(np.abs(y - p)))
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in [
+    Metric("accuracy", "maximize", "label", _accuracy, "share of exactly right labels"),
+    Metric("f1", "maximize", "label", _f1_binary, "binary F1 of the positive label"),
+    Metric("f1_macro", "maximize", "label", _f1_macro, "unweighted mean of per-label F1"),
+    Metric("qwk", "maximize", "label", _qwk, "quadratic weighted Cohen's kappa of ordinal labels"),
+    Metric("roc_auc", "maximize", "probability", _roc_auc, "area under the ROC curve (one-vs-rest macro)"),
+    Metric("log_loss", "minimize", "probability", _log_loss, "cross-entropy of predicted probabilities"),
+    Metric("rmse", "minimize", "regression", _rmse, "root mean squared error (mean over target columns)"),
+    Metric("rmsle", "minimize", "regression", _rmsle, "root mean squared log error"),
+    Metric("mae", "minimize", "regression", _mae, "mean absolute error"),
+]}
+ALIASES = {
+    "auc": "roc_auc", "logloss": "log_loss", "multi_logloss": "log_loss", "binary_f1": "f1",
+    "macro_f1": "f1_macro", "quadratic_weighted_kappa": "qwk", "kappa": "qwk",
+}
+
+
+def get_metric(name: str) -> Metric:
+    key = ALIASES.get(name.strip().lower(), name.strip().lower())
+    if key not in METRICS:
+        raise KeyError(f"unknown metric {name!r}; known: {', '.join(sorted(METRICS))}")
+    return METRICS[key]
+
+
+def is_better(a: float, b: float | None, direction: str) -> bool:
+    """True when score a beats score b (None loses to anything)."""
+    if b is None:
+        return True
+    return a > b if direction == "maximize" else a < b
+
+
+def _as_labels(col: pd.Series) -> np.ndarray:
+    """Labels compared as text, so 1, 1.0 and '1' agree (CSV round trips change numeric types)."""
+    num = pd.to_numeric(col, errors="coerce")
+    if num.notna().all() and np.all(np.mod(num, 1) == 0):
+        return num.astype("int64").astype(str).to_numpy()
+    return col.astype(str).str.strip().to_numpy()
+
+
+def _numeric(df: pd.DataFrame, cols: list[str], what: str) -> np.ndarray:
+    out = df[cols].apply(pd.to_numeric, errors="coerce")
+    bad = out.isna().any(axis=1)
+    if bad.any():
+        raise ScoringError(f"{what}: {int(bad.sum())} rows have missing or non-numeric values "
+                           f"(first id: {df.index[bad.to_numpy()][0]!r})")
+    return out.to_numpy(dtype=float)
+
+
+def score_frame(
+    metric: Metric,
+    truth: pd.DataFrame,
+    pred: pd.DataFrame,
+    *,
+    id_column: str,
+    target_columns: list[str],
+    prediction_columns: list[str],
+    positive_label: str | None = None,
+    exact_ids: bool = True,
+    min_rows: int = 1,
+) -> float:
+    """Score predictions against the truth after a grader's checks.
+
+    truth holds `id_column` and `target_columns`; pred holds `id_column` and `prediction_columns` (the sample
+    submission's columns). For a multiclass probability metric the prediction columns are the class names.
+    exact_ids: the id sets must be equal (test grading); otherwise pred's ids must be a subset (validation).
+    """
+    for frame, cols, what in ((truth, target_columns, "truth"), (pred, prediction_columns, "predictions")):
+        missing = [c for c in [id_column, *cols] if c not in frame.columns]
+        if missing:
+            raise ScoringError(f"{what} lack column(s) {missing}; they have {list(frame.columns)}")
+    truth = truth.set_index(truth[id_column].astype(str).str.strip())
+    pred = pred.set_index(check_ids(pred[id_column], truth.index, exact=exact_ids))
+    if len(pred) < min_rows:
+        raise ScoringError(f"only {len(pred)} rows predicted; at least {min_rows} are needed to score")
+    truth = truth.loc[pred.index]
+
+    if metric.kind == "regression":
+        if len(prediction_columns) != len(target_columns):
+            raise ScoringError(f"expected {len(target_columns)} prediction column(s), got {len(prediction_columns)}")
+        y = _numeric(truth, target_columns, "truth")
+        p = _numeric(pred, prediction_columns, "predictions")
+        return float(np.mean([metric.fn(y[:, k], p[:, k]) for k in range(y.shape[1])]))
+
+    if len(target_columns) != 1:
+        raise ScoringError(f"{metric.name} scores one target column, the task declares {target_columns}")
+    y = _as_labels(truth[target_columns[0]])
+    if metric.kind == "label":
+        if pred[prediction_columns].isna().any().any():
+            raise ScoringError("predictions have missing values")
+        p = _as_labels(pred[prediction_columns[0]])
+        if metric.name == "f1":
+            pos = positive_label if positive_label is not None else _default_positive(y)
+            return metric.fn(y, p, str(pos))
+        if metric.name == "qwk":
+            try:
+                return metric.fn(y.astype(float).astype(int), p.astype(float).astype(int))
+            except ValueError as e:
+                raise ScoringError(f"quadratic weighted kappa needs integer ratings: {e}") from None
+        return metric.fn(y, p)
+
+    prob = check_probabilities(_numeric(pred, prediction_columns, "predictions"))
+    if prob.shape[1] == 1:
+        classes = [str(positive_label) if positive_label is not None else _default_positive(y)]
+    else:
+        classes = [str(c) for c in prediction_columns]
+        strays = sorted(set(y) - set(classes))
+        if strays:
+            raise ScoringError(f"truth labels {strays[:5]} have no probability column; columns are {classes}")
+    return metric.fn(y, prob, classes)
+
+
+def check_ids(ids: pd.Series, expected: pd.Index, *, exact: bool) -> pd.Index:
+    """A grader's id checks: one row per id, no unknown id, and (exact) no id left out. Returns the ids."""
+    ids = pd.Index(ids.astype(str).str.strip())
+    dups = ids[ids.duplicated()]
+    if len(dups):
+        raise ScoringError(f"{len(dups)} duplicated ids (first: {dups[0]!r}); write one row per id")
+    unknown = ids.difference(expected)
+    if len(unknown):
+        raise ScoringError(f"{len(unknown)} ids are not expected here (first: {unknown[0]!r})")
+    if exact:
+        absent = expected.difference(ids)
+        if len(absent):
+            raise ScoringError(f"{len(absent)} ids have no prediction (first: {absent[0]!r})")
+    return ids
+
+
+def check_probabilities(prob: np.ndarray) -> np.ndarray:
+    """Probabilities in [0, 1]; with one column per class, each row sums to 1."""
+    if (prob < 0).any() or (prob > 1).any():
+        raise ScoringError("probabilities must lie in [0, 1]")
+    if prob.shape[1] > 1:
+        sums = prob.sum(axis=1)
+        off = np.abs(sums - 1) > PROB_SUM_TOLERANCE
+        if off.any():
+            raise ScoringError(f"{int(off.sum())} rows of probabilities do not sum to 1 "
+                               f"(first: {sums[off][0]:.8f}); normalise each row")
+    return prob
+
+
+def _default_positive(y: np.ndarray) -> str:
+    labels = sorted(set(y))
+    if set(labels) <= {"0", "1"}:
+        return "1"
+    if set(labels) <= {"False", "True"}:
+        return "True"
+    raise ScoringError(f"binary labels {labels} need `positive_label` in task.toml")
+
+
+SOURCE_RANK = {"harness": 2, "self_reported": 1}
+
+
+def beats(new: dict, old: dict | None, direction: str) -> bool:
+    """Does experiment summary `new` beat `old`? A harness score outranks a self-reported one (they are not
+    comparable); within one source the metric's direction decides. A run without a score never wins."""
+    if new.get("score") is None:
+        return False
+    if not old or old.get("score") is None:
+        return True
+    a, b = SOURCE_RANK.get(new.get("score_source"), 0), SOURCE_RANK.get(old.get("score_source"), 0)
+    if a != b:
+        return a > b
+    return is_better(new["score"], old["score"], direction)

@@ -1,0 +1,233 @@
+"""Asking the chat model for typed decisions and for scripts, with fallbacks and per-call usage.
+
+Decisions (diagnosis, hypotheses) are pydantic models asked for with structured output. Servers differ in what
+they support, so each call walks a chain: json_schema -> function_calling -> plain JSON text parsed leniently,
+with one repair retry. The first method that works for a model is remembered and tried first next time. A reply
+that still fails returns None: it costs the step, never the run.
+
+Scripts are asked for as a fenced ```python block, not inside JSON: escaping a whole program into a JSON string
+is where small models break most.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any, TypeVar
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from pydantic import BaseModel, ValidationError
+
+T = TypeVar("T", bound=BaseModel)
+SCHEMA_METHODS = ("json_schema", "function_calling")
+# Failures no other method can fix: give up at once instead of walking the chain.
+FATAL_ERRORS = {"APIConnectionError", "APITimeoutError", "AuthenticationError", "PermissionDeniedError",
+                "RateLimitError", "ConnectError", "ConnectTimeout", "ReadTimeout"}
+_working_method: dict[tuple, str] = {}  # which structured-output method worked, per model identity
+FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.S | re.I)
+
+
+def _model_key(model) -> tuple:
+    return (type(model).__name__, getattr(model, "model_name", None) or getattr(model, "model", None),
+            str(getattr(model, "openai_api_base", None)))
+
+
+def _supports_method(model) -> bool:
+    try:
+        return "method" in inspect.signature(model.with_structured_output).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def extract_json(text: str) -> Any:
+    """The first JSON object in text, tolerating code fences and prose around it."""
+    text = re.sub(r"```(?:json)?", "", text or "")
+    start = text.find("{")
+    while start != -1:
+        depth, in_str, esc = 0, False, False
+        for i in range(start, len(text)):
+            ch = text[i]
+            if in_str:
+                esc = (ch == "\\") and not esc
+                if ch == '"' and not esc:
+                    in_str = False
+                continue
+            if ch == '"':
+                in_str = True
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    try:
+                        return json.loads(text[start:i + 1])
+                    except json.JSONDecodeError:
+                        break
+        start = text.find("{", start + 1)
+    raise ValueError("no JSON object found in the reply")
+
+
+def validate_lenient(schema: type[T], data: Any) -> T:
+    """Validate, trimming strings and lists that only overran their length caps (small models ramble)."""
+    for _ in range(3):
+        try:
+            return schema.model_validate(data)
+        except ValidationError as e:
+            fixable = [err for err in e.errors() if err["type"] in ("string_too_long", "too_long")]
+            if not fixable or len(fixable) != len(e.errors()):
+                raise
+            for err in fixable:
+                *path, key = err["loc"]
+                holder = data
+                for part in path:
+                    holder = holder[part]
+                limit = err["ctx"].get("max_length")
+                holder[key] = holder[key][:limit]
+    return schema.model_validate(data)
+
+
+def extract_code(text: str) -> str | None:
+    """The longest fenced Python block; or the whole reply when it is itself a program."""
+    blocks = FENCE.findall(text or "")
+    if blocks:
+        return max(blocks, key=len).strip() + "\n"
+    stripped = (text or "").strip()
+    if "import " in stripped:
+        try:
+            compile(stripped, "<reply>", "exec")
+            return stripped + "\n"
+        except SyntaxError:
+            return None
+    return None
+
+
+class LLMCaller:
+    """One node's access to the chat model: typed decisions, scripts, and the usage they cost."""
+
+    def __init__(self, model, node: str, usage_log: Path | None = None):
+        self.model = model
+        self.node = node
+        self.usage_log = usage_log
+        self.usage: dict[str, float] = {"llm_calls": 0, "input_tokens": 0, "output_tokens": 0, "llm_seconds": 0.0,
+                                        "llm_failures": 0}
+        self.errors: list[str] = []
+
+    # -- bookkeeping -------------------------------------------------------------------------------------------
+    def _record(self, method: str, raw: BaseMessage | None, seconds: float, ok: bool, error: str = "") -> None:
+        meta = getattr(raw, "usage_metadata", None) or {}
+        self.usage["llm_calls"] += 1
+        self.usage["input_tokens"] += meta.get("input_tokens", 0)
+        self.usage["output_tokens"] += meta.get("output_tokens", 0)
+        self.usage["llm_seconds"] += seconds
+        if not ok:
+            self.usage["llm_failures"] += 1
+            self.errors.append(f"{method}: {error}"[:500])
+        if self.usage_log:
+            row = {"node": self.node, "method": method, "ok": ok, "seconds": round(seconds, 3),
+                   "input_tokens": meta.get("input_tokens", 0), "output_tokens": meta.get("output_tokens", 0),
+                   "error": error[:300], "at": time.time()}
+            with open(self.usage_log, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    def _invoke(self, runnable, messages, method: str):
+        t0 = time.monotonic()
+        try:
+            out = runnable.invoke(messages)
+        except Exception as e:
+            self._record(method, None, time.monotonic() - t0, False, f"{type(e).__name__}: {e}")
+            if type(e).__name__ in FATAL_ERRORS:
+                raise _Fatal(e) from e
+            return None, time.monotonic() - t0
+        return out, time.monotonic() - t0
+
+    # -- typed decisions ---------------------------------------------------------------------------------------
+    def decide(self, schema: type[T], messages: list[BaseMessage]) -> T | None:
+        """A `schema` instance from the model, or None when every method failed (see self.errors)."""
+        key = (_model_key(self.model), schema.__name__)
+        methods = list(SCHEMA_METHODS) if _supports_method(self.model) else ["default"]
+        if _working_method.get(key) in methods:
+            methods.remove(_working_method[key])
+            methods.insert(0, _working_method[key])
+        try:
+            for method in methods:
+                value = self._structured(schema, messages, method)
+                if value is not None:
+                    _working_method[key] = method
+                    return value
+            return self._json_text(schema, messages)
+        except _Fatal:
+            return None
+
+    def _structured(self, schema: type[T], messages, method: str) -> T | None:
+        kwargs = {} if method == "default" else {"method": method}
+        try:
+            runnable = self.model.with_structured_output(schema, include_raw=True, **kwargs)
+        except (NotImplementedError, TypeError, ValueError) as e:
+            self.errors.append(f"{method}: not supported ({e})"[:300])
+            return None
+        out, seconds = self._invoke(runnable, messages, method)
+        if out is None:
+            return None
+        raw, parsed = out.get("raw"), out.get("parsed")
+        if isinstance(parsed, schema):
+            self._record(method, raw, seconds, True)
+            return parsed
+        # The model answered but the strict parse failed: try the same reply leniently before moving on.
+        try:
+            value = self._parse_reply(schema, raw)
+            self._record(method, raw, seconds, True)
+            return value
+        except (ValueError, ValidationError) as e:
+            self._record(method, raw, seconds, False, f"unparseable reply: {out.get('parsing_error') or e}")
+            return None
+
+    def _parse_reply(self, schema: type[T], raw: AIMessage | None) -> T:
+        if raw is None:
+            raise ValueError("no reply")
+        for call in getattr(raw, "tool_calls", None) or []:
+            return validate_lenient(schema, call["args"])
+        return validate_lenient(schema, extract_json(raw.content if isinstance(raw.content, str) else str(raw.content)))
+
+    def _json_text(self, schema: type[T], messages) -> T | None:
+        ask = HumanMessage(
+            "Reply with one JSON object and nothing else. It must validate against this JSON schema:\n"
+            + json.dumps(schema.model_json_schema()))
+        convo = [*messages, ask]
+        for attempt in ("json_text", "json_repair"):
+            out, seconds = self._invoke(self.model, convo, attempt)
+            if out is None:
+                continue
+            try:
+                value = self._parse_reply(schema, out)
+                self._record(attempt, out, seconds, True)
+                return value
+            except (ValueError, ValidationError) as e:
+                self._record(attempt, out, seconds, False, f"unparseable reply: {e}")
+                convo = [*convo, out, HumanMessage(
+                    f"That reply could not be used: {str(e)[:800]}\nReply again with only the corrected JSON object.")]
+        return None
+
+    # -- scripts -----------------------------------------------------------------------------------------------
+    def write_script(self, messages: list[BaseMessage]) -> str | None:
+        """A complete Python script from a fenced block; one retry when the reply holds none."""
+        convo = list(messages)
+        for attempt in ("script", "script_repair"):
+            try:
+                out, seconds = self._invoke(self.model, convo, attempt)
+            except _Fatal:
+                return None
+            if out is None:
+                continue
+            code = extract_code(out.content if isinstance(out.content, str) else str(out.content))
+            self._record(attempt, out, seconds, code is not None, "" if code else "no ```python block in the reply")
+            if code:
+                return code
+            convo = [*convo, out, HumanMessage("Reply with the complete script in a single ```python block.")]
+        return None
+
+
+class _Fatal(Exception):
+    """A failure of the connection or the account, not of the reply format."""

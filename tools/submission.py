@@ -1,0 +1,86 @@
+"""What the harness reads back from a run: the submission, the held-out predictions, a self-reported score."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import stat
+from pathlib import Path
+
+import pandas as pd
+
+from gome.state.records import Task
+from gome.tools.metrics import ScoringError, check_ids, check_probabilities, get_metric, score_frame
+
+VAL_PREDICTIONS = "val_predictions.csv"
+MAX_CSV_BYTES = 512 * 1024 * 1024
+SELF_REPORTED = re.compile(r"validation[ _]score\s*[:=]\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)", re.I)
+
+
+def read_artifact_csv(path: str | Path, max_bytes: int = MAX_CSV_BYTES) -> pd.DataFrame:
+    """Read a CSV the script wrote without following links and only if it is a regular, bounded file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        raise ScoringError(f"{Path(path).name} was not written") from None
+    except OSError as e:
+        raise ScoringError(f"{Path(path).name} cannot be opened safely ({e.strerror}; links are refused)") from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ScoringError(f"{Path(path).name} is not a regular file")
+        if info.st_size > max_bytes:
+            raise ScoringError(f"{Path(path).name} is {info.st_size} bytes, over the {max_bytes} limit")
+        data = f.read()
+    try:
+        return pd.read_csv(io.BytesIO(data))
+    except Exception as e:
+        raise ScoringError(f"{Path(path).name} is not a readable CSV ({type(e).__name__}: {e})") from None
+
+
+def check_submission(task: Task, path: str | Path) -> None:
+    """Validate a submission the way MLE-bench's validator does: same columns and ids as the sample, one row
+    each, no missing values, probabilities in range. Raises ScoringError saying what is wrong."""
+    sub = read_artifact_csv(path)
+    sample = pd.read_csv(Path(task.data_dir) / task.sample_submission_file)
+    if set(sub.columns) != set(sample.columns):
+        raise ScoringError(f"columns {list(sub.columns)} differ from the sample submission's {list(sample.columns)}")
+    check_ids(sub[task.id_column], pd.Index(sample[task.id_column].astype(str).str.strip()), exact=True)
+    values = sub[task.submission_columns]
+    if values.isna().any().any():
+        raise ScoringError(f"{int(values.isna().any(axis=1).sum())} rows have missing values")
+    if get_metric(task.metric).kind == "probability":
+        numeric = values.apply(pd.to_numeric, errors="coerce")
+        if numeric.isna().any().any():
+            raise ScoringError("probabilities must be numbers")
+        check_probabilities(numeric.to_numpy(dtype=float))
+
+
+def score_validation(task: Task, path: str | Path, train: pd.DataFrame) -> float:
+    """Score val_predictions.csv (held-out rows of train, in the submission's format) with the task's metric."""
+    pred = read_artifact_csv(path)
+    min_rows = min(len(train), max(10, math.ceil(0.05 * len(train))))
+    return score_frame(
+        get_metric(task.metric), train, pred, id_column=task.id_column, target_columns=task.target_columns,
+        prediction_columns=task.submission_columns, positive_label=task.positive_label, exact_ids=False,
+        min_rows=min_rows)
+
+
+def grade(task: Task, submission: str | Path, answers: str | Path) -> float:
+    """Score a submission against hidden answers (same ids, exactly) with the task's metric."""
+    return score_frame(
+        get_metric(task.metric), pd.read_csv(answers), read_artifact_csv(submission), id_column=task.id_column,
+        target_columns=task.target_columns, prediction_columns=task.submission_columns,
+        positive_label=task.positive_label, exact_ids=True)
+
+
+def parse_self_reported(stdout: str) -> float | None:
+    """The last `validation score: X` the script printed: a fallback, never compared with a harness score."""
+    found = SELF_REPORTED.findall(stdout or "")
+    try:
+        value = float(found[-1]) if found else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
