@@ -27,7 +27,6 @@ SCHEMA_METHODS = ("json_schema", "function_calling")
 FATAL_ERRORS = {"APIConnectionError", "APITimeoutError", "AuthenticationError", "PermissionDeniedError",
                 "RateLimitError", "ConnectError", "ConnectTimeout", "ReadTimeout"}
 _working_method: dict[tuple, str] = {}  # which structured-output method worked, per model identity
-FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.S | re.I)
 
 
 def _model_key(model) -> tuple:
@@ -89,13 +88,30 @@ def validate_lenient(schema: type[T], data: Any) -> T:
     return schema.model_validate(data)
 
 
+def fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """(language, body) of every ``` block, read line by line so adjacent blocks cannot run together."""
+    blocks, lang, body = [], None, []
+    for line in (text or "").splitlines():
+        if line.strip().startswith("```"):
+            if lang is None:
+                lang, body = line.strip()[3:].strip().lower(), []
+            else:
+                blocks.append((lang, "\n".join(body)))
+                lang = None
+        elif lang is not None:
+            body.append(line)
+    if lang is not None and body:  # an unclosed final block (the reply hit its token limit)
+        blocks.append((lang, "\n".join(body)))
+    return blocks
+
+
 def extract_code(text: str) -> str | None:
-    """The longest fenced Python block; or the whole reply when it is itself a program."""
-    blocks = FENCE.findall(text or "")
-    if blocks:
+    """The longest ```python block (untagged blocks count); or the whole reply when it is itself a program."""
+    blocks = [body for lang, body in fenced_blocks(text) if lang in ("python", "py", "python3", "")]
+    if blocks and max(blocks, key=len).strip():
         return max(blocks, key=len).strip() + "\n"
     stripped = (text or "").strip()
-    if "import " in stripped:
+    if "import " in stripped and not stripped.startswith("```"):
         try:
             compile(stripped, "<reply>", "exec")
             return stripped + "\n"

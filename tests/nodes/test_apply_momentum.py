@@ -1,0 +1,53 @@
+from pathlib import Path
+
+from gome.nodes.apply_momentum import apply_momentum, rank_memory
+from gome.nodes.checkpoint import memory_namespace
+from gome.nodes.scripts import save_script
+from gome.state.records import MemoryEntry
+from tests.fakes.scripts import PLAIN_LOGREG, SCALED_LOGREG, script
+
+
+def entry(change, component="model", gain=0.01, t=0.0, trace=0):
+    return MemoryEntry(change=change, component=component, step_size="moderate", gain=gain, trace=trace, step=0,
+                       experiment="0001", created_at=t)
+
+
+def test_similar_changes_group_recent_ones_weigh_more_and_top_m_bounds():
+    entries = [entry("standardize the numeric features", "features", t=1.0),
+               entry("standardize all numeric features", "features", t=2.0, trace=1),
+               entry("add gradient boosting model", t=3.0)] + [entry(f"old idea{i} variant{i}", t=-i) for i in range(50)]
+    ranked = rank_memory(entries, top_m=3)
+    assert len(ranked) == 3
+    scaled = next(r for r in ranked if r["component"] == "features")
+    assert scaled["times"] == 2 and scaled["traces"] == [0, 1]
+    # newest first within a group; the group of two outweighs the single newest entry
+    assert [r["change"] for r in ranked] == [
+        "standardize all numeric features", "add gradient boosting model", "old idea0 variant0"]
+
+
+def test_bigger_gain_outweighs_slightly_older():
+    ranked = rank_memory([entry("tiny tweak of seed", gain=0.0001, t=2.0), entry("target encoding", gain=0.05, t=1.0)],
+                         top_m=2)
+    assert ranked[0]["change"] == "target encoding"
+
+
+def test_step_is_written_from_best_gradient_and_memory(trace_state, make_runtime):
+    runtime, model, _ = make_runtime([script(SCALED_LOGREG)])
+    save_script(trace_state["run_dir"], "0001", PLAIN_LOGREG, parent=None, plan={"kind": "draft"}, errors=[])
+    runtime.store.put(memory_namespace(trace_state["run_id"]), "0001",
+                      entry("use the real target column", "data", gain=None).model_dump())
+    gradient = {"hypothesis": {"change": "standardize features", "component": "features", "rationale": "converge",
+                               "step_size": "moderate", "impact": 4, "confidence": 4, "novelty": 3, "cost": 2},
+                "alternatives": [], "source": "llm"}
+    state = {**trace_state, "step": 1, "gradient": gradient,
+             "best": {"id": "0001", "score": 0.98, "score_source": "harness"}, "last": {"id": "0001"},
+             "feedback": [{"step": 0, "id": "0000", "hypothesis": "add polynomial features", "status": "ok",
+                           "score": 0.9, "accepted": False, "reason": "worse"}]}
+    pending = apply_momentum(state, runtime)["pending"]
+    assert pending["id"] == "0002" and pending["parent"] == "0001" and pending["has_script"]
+    prompt = model.calls[0]["prompt"]
+    assert "Change to make now: standardize features" in prompt
+    assert "use the real target column (data; accepted 1x)" in prompt
+    assert "add polynomial features: worse" in prompt
+    assert "LogisticRegression(max_iter=50)" in prompt  # the best script is the base
+    assert (Path(trace_state["run_dir"]) / "experiments/0002/main.py").read_text() == SCALED_LOGREG

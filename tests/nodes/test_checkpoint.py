@@ -1,0 +1,66 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from gome.nodes.checkpoint import checkpoint, decide, memory_namespace
+from gome.nodes.execute import execute
+from gome.nodes.scripts import save_script
+from tests.fakes.scripts import PLAIN_LOGREG, diagnosis
+
+OK = {"status": "ok", "submission_valid": True, "score": 0.95, "score_source": "harness"}
+BEST = {"id": "0001", "score": 0.9, "score_source": "harness"}
+FINE = {"accept": True, "validation_aligned": True, "leakage": False, "reason": "better"}
+
+
+@pytest.mark.parametrize("last, diag, best, accepted, why", [
+    (OK, FINE, BEST, True, "new best"),
+    (OK, {**FINE, "accept": False}, None, True, "first working solution"),
+    (OK, {**FINE, "accept": False, "reason": "overfits"}, BEST, False, "diagnosis rejects it: overfits"),
+    (OK, {**FINE, "leakage": True}, BEST, False, "leakage"),
+    (OK, {**FINE, "validation_aligned": False}, None, False, "not aligned"),
+    ({**OK, "score": 0.8}, FINE, BEST, False, "does not beat"),
+    ({**OK, "status": "timeout", "detail": "killed"}, FINE, None, False, "run failed (timeout)"),
+    ({**OK, "submission_valid": False, "submission_error": "bad ids"}, FINE, None, False, "invalid submission"),
+    ({**OK, "score": None, "val_error": "not written"}, FINE, None, False, "no validation score"),
+])
+def test_decide(last, diag, best, accepted, why):
+    ok, reason = decide(last, diag, best, "maximize")
+    assert ok is accepted and why in reason
+
+
+def test_accepted_update_is_recorded_promoted_and_remembered(trace_state, make_runtime):
+    runtime, _, events = make_runtime()
+    gradient = {"hypothesis": {"change": "scale features", "component": "features", "rationale": "",
+                               "step_size": "moderate", "impact": 4, "confidence": 4, "novelty": 3, "cost": 2},
+                "alternatives": [], "source": "llm"}
+    pending = save_script(trace_state["run_dir"], "0002", PLAIN_LOGREG, parent="0001", plan={"kind": "update"},
+                          errors=[])
+    state = {**trace_state, "step": 1, "pending": pending, "gradient": gradient,
+             "best": {"id": "0001", "score": 0.5, "score_source": "harness"}, "diagnosis": {"source": "llm", **diagnosis("ran", True, "scaled")}}
+    state["last"] = execute(state, runtime)["last"]
+    update = checkpoint(state, runtime)
+
+    assert update["best"]["id"] == "0002" and update["step"] == 2 and update["stop_reason"] is None
+    run = Path(trace_state["run_dir"])
+    record = json.loads((run / "experiments/0002/metrics.json").read_text())
+    assert record["accepted"] and record["improved_best"] and record["hypothesis"] == "scale features"
+    assert (run / "best/solution.py").read_text() == PLAIN_LOGREG
+    assert (run / "best/submission.csv").exists()
+    assert json.loads((run / "run.json").read_text())["steps"][0]["id"] == "0002"
+    [item] = runtime.store.search(memory_namespace(trace_state["run_id"]))
+    assert item.value["change"] == "scale features" and item.value["gain"] == pytest.approx(
+        state["last"]["score"] - 0.5)
+    assert events[0]["event"] == "step" and events[0]["improved_best"] is True
+    assert update["trace_results"][0]["best"]["id"] == "0002"
+
+
+def test_last_step_sets_the_stop_reason(trace_state, make_runtime):
+    runtime, _, _ = make_runtime()
+    pending = save_script(trace_state["run_dir"], "0004", None, parent=None, plan={"kind": "update"}, errors=["x"])
+    state = {**trace_state, "step": 3, "pending": pending, "diagnosis": {"source": "fallback", **diagnosis("bug", False, "no script")}}
+    state["last"] = execute(state, runtime)["last"]
+    update = checkpoint(state, runtime)
+    assert update["stop_reason"] == "steps" and "best" not in update
+    assert update["feedback"][0]["accepted"] is False
+    assert runtime.store.search(memory_namespace(trace_state["run_id"])) == []

@@ -1,0 +1,33 @@
+from gome.nodes.compute_gradient import choose, compute_gradient
+from gome.nodes.scripts import save_script
+from gome.state.records import Hypothesis
+from tests.fakes.scripts import BUGGY_DRAFT, diagnosis, hypotheses
+
+FAILED = {"id": "0001", "status": "error", "score": None, "submission_valid": False}
+
+
+def test_after_a_failure_the_fix_is_chosen_even_if_less_exciting():
+    fix = Hypothesis(change="fix KeyError", step_size="minimal", impact=3, confidence=3, novelty=1, cost=1)
+    bold = Hypothesis(change="stack five models", step_size="rewrite", impact=5, confidence=4, novelty=5, cost=2)
+    assert choose([bold, fix], failed=True) is fix
+    assert choose([bold, fix], failed=False) is bold
+
+
+def test_gradient_from_the_diagnosis_and_feedback(trace_state, make_runtime):
+    save_script(trace_state["run_dir"], "0001", BUGGY_DRAFT, parent=None, plan={"kind": "draft"}, errors=[])
+    runtime, model, _ = make_runtime([hypotheses(("Use column 'benign'", "data", "minimal", 5),
+                                                 ("Gradient boosting", "model", "rewrite", 4))])
+    state = {**trace_state, "last": FAILED, "diagnosis": {"source": "llm", **diagnosis("bug", False, "KeyError")},
+             "feedback": [{"step": 0, "id": "0001", "hypothesis": "draft", "status": "error", "score": None,
+                           "accepted": False, "reason": "run failed"}]}
+    g = compute_gradient(state, runtime)["gradient"]
+    assert g["hypothesis"]["change"] == "Use column 'benign'" and g["alternatives"] == ["Gradient boosting"]
+    prompt = model.calls[0]["prompt"]
+    assert "KeyError" in prompt and "step 0: draft -> error" in prompt and 'TARGET = "target"' in prompt
+
+
+def test_garbage_reply_gives_a_fallback_fix(trace_state, make_runtime):
+    runtime, _, _ = make_runtime(["no idea"] * 4)
+    state = {**trace_state, "last": FAILED, "diagnosis": None}
+    g = compute_gradient(state, runtime)["gradient"]
+    assert g["source"] == "fallback" and g["hypothesis"]["step_size"] == "minimal"

@@ -1,0 +1,43 @@
+import pytest
+
+from gome.state.records import ModelSpec
+from gome.tools.llm import ModelConfigError, make_chat_model, resolve_spec
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for var in ("GOME_MODEL", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_no_model_is_a_clear_error():
+    with pytest.raises(ModelConfigError, match="no model configured: pass --model"):
+        make_chat_model(ModelSpec())
+
+
+def test_openai_needs_a_key_unless_a_local_server():
+    with pytest.raises(ModelConfigError, match="OPENAI_API_KEY"):
+        make_chat_model(ModelSpec(model="openai:gpt-4.1-mini"))
+    model = make_chat_model(ModelSpec(model="openai:qwen", base_url="http://127.0.0.1:8080/v1"))
+    assert model.openai_api_base == "http://127.0.0.1:8080/v1"
+    assert model.use_responses_api is False and model.stream_usage is True
+
+
+def test_flags_reach_the_model(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    model = make_chat_model(ModelSpec(model="openai:gpt-4.1-mini", temperature=0.7, timeout_s=42, max_retries=5))
+    assert (model.model_name, model.temperature, model.request_timeout, model.max_retries) == (
+        "gpt-4.1-mini", 0.7, 42, 5)
+
+
+def test_environment_fills_what_flags_leave_open(monkeypatch):
+    monkeypatch.setenv("GOME_MODEL", "openai:served")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    spec = resolve_spec(ModelSpec())
+    assert (spec.model, spec.base_url) == ("openai:served", "http://127.0.0.1:9/v1")
+    assert resolve_spec(ModelSpec(model="openai:flag")).model == "openai:flag"
+
+
+def test_unknown_provider_is_a_clear_error():
+    with pytest.raises(ModelConfigError):
+        make_chat_model(ModelSpec(model="nosuchprovider:x"))

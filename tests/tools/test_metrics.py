@@ -1,0 +1,141 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from gome.tools.metrics import ScoringError, beats, get_metric, score_frame
+
+RNG = np.random.default_rng(7)
+N = 300
+
+
+def frames(y, pred_cols: dict, target="y"):
+    ids = [f"r{i}" for i in range(len(y))]
+    truth = pd.DataFrame({"id": ids, target: y})
+    pred = pd.DataFrame({"id": ids, **pred_cols})
+    return truth, pred
+
+
+def score(name, truth, pred, cols, **kw):
+    return score_frame(get_metric(name), truth, pred, id_column="id", target_columns=["y"],
+                       prediction_columns=cols, **kw)
+
+
+def test_accuracy_matches_sklearn():
+    y, p = RNG.integers(0, 3, N), RNG.integers(0, 3, N)
+    truth, pred = frames(y, {"y": p})
+    assert score("accuracy", truth, pred, ["y"]) == pytest.approx(skm.accuracy_score(y, p))
+
+
+def test_f1_binary_and_macro_match_sklearn():
+    y, p = RNG.integers(0, 2, N), RNG.integers(0, 2, N)
+    truth, pred = frames(y, {"y": p})
+    assert score("f1", truth, pred, ["y"]) == pytest.approx(skm.f1_score(y, p))
+    y3, p3 = RNG.integers(0, 4, N), RNG.integers(0, 4, N)
+    truth, pred = frames(y3, {"y": p3})
+    assert score("f1_macro", truth, pred, ["y"]) == pytest.approx(skm.f1_score(y3, p3, average="macro"))
+
+
+def test_qwk_matches_sklearn_including_gaps_in_ratings():
+    y = RNG.choice([0, 1, 2, 4, 5], N)
+    p = np.clip(y + RNG.integers(-1, 2, N), 0, 5)
+    truth, pred = frames(y, {"y": p})
+    assert score("qwk", truth, pred, ["y"]) == pytest.approx(skm.cohen_kappa_score(y, p, weights="quadratic"))
+
+
+def test_binary_auc_with_ties_matches_sklearn():
+    y = RNG.integers(0, 2, N)
+    prob = np.round(RNG.random(N) * 0.5 + 0.4 * y, 1)  # rounding makes many ties
+    truth, pred = frames(y, {"y": prob})
+    assert score("roc_auc", truth, pred, ["y"]) == pytest.approx(skm.roc_auc_score(y, prob))
+
+
+def test_multiclass_auc_ovr_macro_matches_sklearn():
+    y = RNG.integers(0, 3, N)
+    prob = RNG.dirichlet([1, 1, 1], N)
+    prob[np.arange(N), y] += 0.5
+    prob /= prob.sum(1, keepdims=True)
+    labels = np.array(["a", "b", "c"])
+    truth, pred = frames(labels[y], {"a": prob[:, 0], "b": prob[:, 1], "c": prob[:, 2]})
+    assert score("roc_auc", truth, pred, ["a", "b", "c"]) == pytest.approx(
+        skm.roc_auc_score(y, prob, multi_class="ovr", average="macro"))
+
+
+def test_log_loss_binary_and_multiclass_match_sklearn():
+    y = RNG.integers(0, 2, N)
+    p = np.clip(RNG.random(N) * 0.6 + 0.3 * y, 0.01, 0.99)
+    truth, pred = frames(y, {"y": p})
+    assert score("log_loss", truth, pred, ["y"]) == pytest.approx(skm.log_loss(y, p))
+    y3 = RNG.integers(0, 3, N)
+    prob = RNG.dirichlet([2, 2, 2], N)
+    truth, pred = frames(np.array(["x", "y", "z"])[y3], {"x": prob[:, 0], "y": prob[:, 1], "z": prob[:, 2]},
+                         target="label")
+    got = score_frame(get_metric("log_loss"), truth, pred, id_column="id", target_columns=["label"],
+                      prediction_columns=["x", "y", "z"])
+    assert got == pytest.approx(skm.log_loss(y3, prob))
+
+
+def test_regression_metrics_match_sklearn():
+    y = RNG.random(N) * 100
+    p = y + RNG.normal(0, 5, N).clip(-y)
+    truth, pred = frames(y, {"y": p})
+    assert score("rmse", truth, pred, ["y"]) == pytest.approx(np.sqrt(skm.mean_squared_error(y, p)))
+    assert score("rmsle", truth, pred, ["y"]) == pytest.approx(np.sqrt(skm.mean_squared_log_error(y, p)))
+    assert score("mae", truth, pred, ["y"]) == pytest.approx(skm.mean_absolute_error(y, p))
+
+
+def test_row_order_does_not_matter():
+    y, p = RNG.integers(0, 2, N), RNG.random(N)
+    truth, pred = frames(y, {"y": p})
+    shuffled = pred.sample(frac=1, random_state=1)
+    assert score("roc_auc", truth, shuffled, ["y"]) == pytest.approx(skm.roc_auc_score(y, p))
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda pred: pd.concat([pred, pred.iloc[:1]]), "duplicated ids"),
+    (lambda pred: pred.iloc[1:], "have no prediction"),
+    (lambda pred: pred.assign(id=["zz"] + list(pred.id[1:])), "not expected"),
+    (lambda pred: pred.assign(y=[1.5] + list(pred.y[1:])), r"\[0, 1\]"),
+    (lambda pred: pred.assign(y=[None] + list(pred.y[1:])), "missing or non-numeric"),
+    (lambda pred: pred.rename(columns={"y": "p"}), "lack column"),
+])
+def test_grader_checks_refuse_bad_predictions(mutate, message):
+    y, p = RNG.integers(0, 2, 50), RNG.random(50)
+    truth, pred = frames(y, {"y": p})
+    with pytest.raises(ScoringError, match=message):
+        score("roc_auc", truth, mutate(pred), ["y"])
+
+
+def test_multiclass_probabilities_must_sum_to_one():
+    truth, pred = frames(np.array(["a", "b"] * 10), {"a": [0.6] * 20, "b": [0.5] * 20})
+    with pytest.raises(ScoringError, match="do not sum to 1"):
+        score("log_loss", truth, pred, ["a", "b"])
+
+
+def test_validation_allows_a_subset_but_not_a_handful():
+    y, p = RNG.integers(0, 2, 100), RNG.random(100)
+    truth, pred = frames(y, {"y": p})
+    assert 0 <= score("roc_auc", truth, pred.iloc[:40], ["y"], exact_ids=False, min_rows=10) <= 1
+    with pytest.raises(ScoringError, match="at least 10"):
+        score("roc_auc", truth, pred.iloc[:5], ["y"], exact_ids=False, min_rows=10)
+
+
+def test_labels_compare_across_csv_types():
+    truth, pred = frames(np.array([1, 0, 1]), {"y": ["1.0", "0", "1"]})
+    assert score("accuracy", truth, pred, ["y"]) == 1.0
+
+
+def test_unknown_metric_and_aliases():
+    assert get_metric("AUC").name == "roc_auc"
+    assert get_metric("quadratic_weighted_kappa").name == "qwk"
+    with pytest.raises(KeyError, match="unknown metric"):
+        get_metric("bleu")
+
+
+def test_beats_prefers_harness_and_respects_direction():
+    assert beats({"score": 0.5, "score_source": "harness"}, {"score": 0.9, "score_source": "self_reported"}, "maximize")
+    assert not beats({"score": 0.99, "score_source": "self_reported"}, {"score": 0.5, "score_source": "harness"},
+                     "maximize")
+    assert beats({"score": 1.0, "score_source": "harness"}, {"score": 2.0, "score_source": "harness"}, "minimize")
+    assert not beats({"score": None}, None, "maximize")
+    assert beats({"score": 0.1, "score_source": "harness"}, None, "maximize")

@@ -1,0 +1,96 @@
+import json
+
+from langchain_core.messages import AIMessage, HumanMessage
+
+from gome.state.records import Diagnosis
+from gome.tools.structured import LLMCaller, extract_code, extract_json
+from tests.fakes.chat import ScriptedChatModel
+
+ASK = [HumanMessage("diagnose this run")]
+GOOD = {"outcome": "ran", "summary": "fine", "problems": [], "validation_aligned": True, "leakage": False,
+        "accept": True, "reason": "better"}
+
+
+def test_json_schema_first_and_usage_recorded(tmp_path):
+    model = ScriptedChatModel(replies=[GOOD])
+    caller = LLMCaller(model, "diagnose", usage_log=tmp_path / "usage.jsonl")
+    d = caller.decide(Diagnosis, ASK)
+    assert isinstance(d, Diagnosis) and d.accept
+    assert [c["method"] for c in model.calls] == ["json_schema"]
+    assert caller.usage["llm_calls"] == 1 and caller.usage["input_tokens"] > 0
+    row = json.loads((tmp_path / "usage.jsonl").read_text())
+    assert row["node"] == "diagnose" and row["ok"] and row["output_tokens"] > 0
+
+
+def test_server_without_json_schema_falls_back_to_function_calling_and_remembers():
+    model = ScriptedChatModel(replies=[GOOD, GOOD], unsupported={"json_schema"})
+    caller = LLMCaller(model, "diagnose")
+    assert caller.decide(Diagnosis, ASK).outcome == "ran"
+    assert caller.decide(Diagnosis, ASK).outcome == "ran"
+    # The 500 cost no reply; the second decision goes straight to the method that worked.
+    assert [c["method"] for c in model.calls] == ["function_calling", "function_calling"]
+    assert any("500" in e for e in caller.errors)
+
+
+def test_lenient_json_text_with_fences_after_both_methods_fail():
+    fenced = "Sure! Here is my diagnosis:\n```json\n" + json.dumps(GOOD) + "\n```\nHope it helps."
+    model = ScriptedChatModel(
+        replies=[AIMessage("I think it went fine."), fenced], unsupported={"json_schema"})
+    d = LLMCaller(model, "diagnose").decide(Diagnosis, ASK)
+    assert d is not None and d.summary == "fine"
+    assert [c["method"] for c in model.calls] == ["function_calling", "plain"]
+
+
+def test_one_repair_retry_then_success():
+    model = ScriptedChatModel(replies=["garbage", "more garbage", "{not json", GOOD])
+    d = LLMCaller(model, "diagnose").decide(Diagnosis, ASK)
+    assert d is not None
+    assert [c["method"] for c in model.calls] == ["json_schema", "function_calling", "plain", "plain"]
+    assert "could not be used" in model.calls[-1]["prompt"]
+
+
+def test_garbage_everywhere_returns_none_without_raising():
+    model = ScriptedChatModel(replies=["nope"] * 4)
+    caller = LLMCaller(model, "diagnose")
+    assert caller.decide(Diagnosis, ASK) is None
+    assert caller.usage["llm_failures"] == 4 and len(caller.errors) == 4
+
+
+def test_connection_errors_do_not_walk_the_chain():
+    class Down(ScriptedChatModel):
+        def with_structured_output(self, schema, **kw):
+            from langchain_core.runnables import RunnableLambda
+
+            def fail(_):
+                raise type("APIConnectionError", (Exception,), {})("connection refused")
+            return RunnableLambda(fail)
+
+    model = Down(replies=[])
+    caller = LLMCaller(model, "diagnose")
+    assert caller.decide(Diagnosis, ASK) is None
+    assert caller.usage["llm_calls"] == 1
+
+
+def test_overlong_strings_are_trimmed_not_rejected():
+    model = ScriptedChatModel(replies=[{**GOOD, "summary": "word " * 400}])
+    d = LLMCaller(model, "diagnose").decide(Diagnosis, ASK)
+    assert d is not None and len(d.summary) == 800
+
+
+def test_write_script_takes_the_longest_fenced_block_and_retries_once():
+    code = "import pandas as pd\nprint('validation score: 0.5')\n"
+    model = ScriptedChatModel(replies=["I'll think about it.", f"```bash\nls\n```\n```python\n{code}```"])
+    caller = LLMCaller(model, "draft")
+    assert caller.write_script(ASK) == code
+    assert len(model.calls) == 2 and caller.usage["llm_failures"] == 1
+
+
+def test_write_script_gives_up_after_the_retry():
+    model = ScriptedChatModel(replies=["no code", "still no code"])
+    assert LLMCaller(model, "draft").write_script(ASK) is None
+
+
+def test_extractors():
+    assert extract_json('noise {"a": {"b": "}"}} tail') == {"a": {"b": "}"}}
+    assert extract_code("import os\nprint(os.getcwd())") is not None
+    assert extract_code("just words") is None

@@ -1,0 +1,70 @@
+import os
+
+import pandas as pd
+import pytest
+
+from gome.tools.metrics import ScoringError
+from gome.tools.submission import check_submission, grade, parse_self_reported, read_artifact_csv, score_validation
+from gome.tools.tasks import load_task
+
+
+@pytest.fixture
+def task(breast_cancer):
+    return load_task(breast_cancer)
+
+
+def test_sample_submission_itself_is_valid(task, breast_cancer):
+    check_submission(task, breast_cancer / "public" / "sample_submission.csv")
+
+
+def test_submission_checks(task, breast_cancer, tmp_path):
+    sample = pd.read_csv(breast_cancer / "public" / "sample_submission.csv")
+    cases = {
+        "columns": sample.rename(columns={"benign": "prob"}),
+        "duplicated": pd.concat([sample, sample.iloc[:1]]),
+        "no prediction": sample.iloc[1:],
+        "missing values": sample.assign(benign=[None] + [0.5] * (len(sample) - 1)),
+        r"\[0, 1\]": sample.assign(benign=2.0),
+    }
+    for message, frame in cases.items():
+        path = tmp_path / "submission.csv"
+        frame.to_csv(path, index=False)
+        with pytest.raises(ScoringError, match=message):
+            check_submission(task, path)
+
+
+def test_symlinked_artifact_is_refused(tmp_path):
+    secret = tmp_path / "host_secret.csv"
+    secret.write_text("id,benign\n1,0.5\n")
+    link = tmp_path / "submission.csv"
+    os.symlink(secret, link)
+    with pytest.raises(ScoringError, match="links are refused"):
+        read_artifact_csv(link)
+    with pytest.raises(ScoringError, match="was not written"):
+        read_artifact_csv(tmp_path / "absent.csv")
+
+
+def test_validation_scored_on_held_out_train_rows(task, breast_cancer, tmp_path):
+    train = pd.read_csv(breast_cancer / "public" / "train.csv")
+    held = train.iloc[:100]
+    perfect = tmp_path / "val_predictions.csv"
+    held[["id", "benign"]].to_csv(perfect, index=False)
+    assert score_validation(task, perfect, train) == 1.0
+    held.assign(benign=1 - held.benign)[["id", "benign"]].to_csv(perfect, index=False)
+    assert score_validation(task, perfect, train) == 0.0
+    held.iloc[:5][["id", "benign"]].to_csv(perfect, index=False)
+    with pytest.raises(ScoringError, match="at least"):
+        score_validation(task, perfect, train)
+
+
+def test_grade_against_private_answers(task, breast_cancer, tmp_path):
+    answers = pd.read_csv(breast_cancer / "private" / "answers.csv")
+    sub = tmp_path / "submission.csv"
+    answers.to_csv(sub, index=False)
+    assert grade(task, sub, breast_cancer / "private" / "answers.csv") == 1.0
+
+
+def test_self_reported_score_is_the_last_one_printed():
+    assert parse_self_reported("fold 1\nvalidation score: 0.91\nValidation_Score = 0.93\n") == 0.93
+    assert parse_self_reported("validation score: nan") is None
+    assert parse_self_reported("no score here") is None
