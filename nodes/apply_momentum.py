@@ -96,7 +96,8 @@ def apply_momentum(state: TraceState, runtime: Runtime[GomeContext] | None = Non
         base=f"```python\n{clip(base_code, CODE_CHARS)}\n```" if base_code else "(none: write the script from scratch)",
         change=h["change"], component=h["component"], step_size=h["step_size"],
         step_meaning=STEP_MEANING[h["step_size"]], rationale=h.get("rationale") or "-",
-        momentum="\n".join(f"- {m['change']} ({m['component']}; accepted {m['times']}x)" for m in momentum) or "- none yet",
+        momentum="\n".join(f"- {m['change']} ({m['component']}; accepted {m['times']}x)" for m in momentum)
+        or "- none yet",
         avoid="\n".join(f"- {f['hypothesis']}: {f['reason']}" for f in avoid[-4:]) or "- nothing yet")
     caller = llm(state, runtime, "apply-momentum")
     code = caller.write_script([SystemMessage(SYSTEM), HumanMessage(prompt)])

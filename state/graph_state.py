@@ -75,8 +75,10 @@ class TraceState(TypedDict, total=False):
     feedback: Annotated[list[dict[str, Any]], keep_last(FEEDBACK_WINDOW)]
     usage: Annotated[dict[str, float], add_usage]
     stop_reason: str | None
-    trace_results: Annotated[list[dict[str, Any]], operator.add]
+    # This trace's summary, replaced at every checkpoint (no reducer here): the trace returns it once, and the
+    # parent's operator.add collects one per trace.
+    trace_results: list[dict[str, Any]]
 
 
 class TraceOutput(TypedDict):
-    trace_results: Annotated[list[dict[str, Any]], operator.add]
+    trace_results: list[dict[str, Any]]

@@ -166,7 +166,8 @@ def describe_data(task: Task, data_dir: str | Path | None = None, max_columns: i
             counts = ", ".join(f"{k}: {v}" for k, v in s.value_counts().sort_index().items())
             lines.append(f"- target {t!r} values (first 2000 rows): {counts}")
         else:
-            lines.append(f"- target {t!r}: mean {s.mean():.4g}, std {s.std():.4g}, min {s.min():.4g}, max {s.max():.4g}")
+            lines.append(f"- target {t!r}: mean {s.mean():.4g}, std {s.std():.4g}, "
+                         f"min {s.min():.4g}, max {s.max():.4g}")
     sample = pd.read_csv(d / task.sample_submission_file, nrows=3)
     lines += [f"- submission format ({task.sample_submission_file}, write it as {task.submission_file}):",
               "    " + sample.to_csv(index=False).strip().replace("\n", "\n    ")]

@@ -78,8 +78,8 @@ class ScriptedChatModel(BaseChatModel):
         if isinstance(item, AIMessage):
             return item
         if isinstance(item, dict) and tool:
-            return AIMessage(content="", tool_calls=[{"name": tool, "args": item, "id": f"call_{uuid.uuid4().hex[:8]}"}],
-                             usage_metadata=self._usage(messages, json.dumps(item)))
+            call = {"name": tool, "args": item, "id": f"call_{uuid.uuid4().hex[:8]}"}
+            return AIMessage(content="", tool_calls=[call], usage_metadata=self._usage(messages, json.dumps(item)))
         text = json.dumps(item) if isinstance(item, dict) else str(item)
         return AIMessage(content=text, usage_metadata=self._usage(messages, text))
 

@@ -89,7 +89,8 @@ def breast_cancer_replies() -> list:
         diagnosis("bug", False, "The script crashed with KeyError: 'target' before training.",
                   [{"description": "The target column is named 'benign', not 'target'.",
                     "evidence": "KeyError: 'target'", "component": "data"}], "it crashed"),
-        hypotheses(("Use the real target column 'benign' and finish the cross-validated pipeline", "data", "minimal", 5),
+        hypotheses(("Use the real target column 'benign' and finish the cross-validated pipeline", "data",
+                    "minimal", 5),
                    ("Switch to gradient boosting", "model", "rewrite", 3)),
         script(PLAIN_LOGREG),
         diagnosis("ran", True, "Logistic regression ran; it stopped before converging (max_iter=50) on unscaled "

@@ -15,7 +15,8 @@ def entry(change, component="model", gain=0.01, t=0.0, trace=0):
 def test_similar_changes_group_recent_ones_weigh_more_and_top_m_bounds():
     entries = [entry("standardize the numeric features", "features", t=1.0),
                entry("standardize all numeric features", "features", t=2.0, trace=1),
-               entry("add gradient boosting model", t=3.0)] + [entry(f"old idea{i} variant{i}", t=-i) for i in range(50)]
+               entry("add gradient boosting model", t=3.0)]
+    entries += [entry(f"old idea{i} variant{i}", t=-i) for i in range(50)]
     ranked = rank_memory(entries, top_m=3)
     assert len(ranked) == 3
     scaled = next(r for r in ranked if r["component"] == "features")

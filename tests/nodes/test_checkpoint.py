@@ -37,7 +37,8 @@ def test_accepted_update_is_recorded_promoted_and_remembered(trace_state, make_r
     pending = save_script(trace_state["run_dir"], "0002", PLAIN_LOGREG, parent="0001", plan={"kind": "update"},
                           errors=[])
     state = {**trace_state, "step": 1, "pending": pending, "gradient": gradient,
-             "best": {"id": "0001", "score": 0.5, "score_source": "harness"}, "diagnosis": {"source": "llm", **diagnosis("ran", True, "scaled")}}
+             "best": {"id": "0001", "score": 0.5, "score_source": "harness"},
+             "diagnosis": {"source": "llm", **diagnosis("ran", True, "scaled")}}
     state["last"] = execute(state, runtime)["last"]
     update = checkpoint(state, runtime)
 
@@ -58,7 +59,8 @@ def test_accepted_update_is_recorded_promoted_and_remembered(trace_state, make_r
 def test_last_step_sets_the_stop_reason(trace_state, make_runtime):
     runtime, _, _ = make_runtime()
     pending = save_script(trace_state["run_dir"], "0004", None, parent=None, plan={"kind": "update"}, errors=["x"])
-    state = {**trace_state, "step": 3, "pending": pending, "diagnosis": {"source": "fallback", **diagnosis("bug", False, "no script")}}
+    state = {**trace_state, "step": 3, "pending": pending,
+             "diagnosis": {"source": "fallback", **diagnosis("bug", False, "no script")}}
     state["last"] = execute(state, runtime)["last"]
     update = checkpoint(state, runtime)
     assert update["stop_reason"] == "steps" and "best" not in update

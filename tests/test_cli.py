@@ -1,0 +1,107 @@
+"""`gome run` end to end on the breast-cancer example, driven by a scripted model; scripts really train."""
+
+import json
+
+import pytest
+
+from gome.cli import EXIT_NO_SUBMISSION, EXIT_OK, EXIT_USAGE, main, parse_duration
+from gome.tools.submission import check_submission, grade
+from gome.tools.tasks import load_task
+from tests.fakes.chat import ScriptedChatModel
+from tests.fakes.scripts import BUGGY_DRAFT, breast_cancer_replies, diagnosis, hypotheses, script
+
+
+def test_full_run_improves_fixes_a_bug_and_submits(breast_cancer, tmp_path, capsys):
+    model = ScriptedChatModel(replies=breast_cancer_replies())
+    code = main(["run", str(breast_cancer), "--steps", "4", "--time", "10m", "--out", str(tmp_path / "runs")],
+                chat_model=model)
+    out, err = capsys.readouterr()
+    assert code == EXIT_OK, err
+    assert model.remaining == 0
+
+    [run_dir] = (tmp_path / "runs").iterdir()
+    run = json.loads((run_dir / "run.json").read_text())
+    steps = run["steps"]
+    assert run["status"] == "succeeded" and len(steps) == 4
+    # one progress line per step
+    assert sum(line.startswith("[") for line in out.splitlines()) == 4
+
+    # the draft crashed, the diagnosis caught it, the next step fixed it
+    assert steps[0]["status"] == "error" and not steps[0]["accepted"]
+    assert json.loads((run_dir / "experiments/0001/diagnosis.json").read_text())["outcome"] == "bug"
+    assert steps[1]["status"] == "ok" and steps[1]["accepted"] and steps[1]["parent"] == "0001"
+
+    # harness scores from real training; the best improved; the worse idea was rejected
+    assert all(s["score_source"] == "harness" for s in steps[1:])
+    assert steps[2]["score"] > steps[1]["score"] and steps[2]["improved_best"]
+    assert steps[3]["score"] < steps[2]["score"] and not steps[3]["accepted"]
+    assert run["best"]["id"] == "0003"
+
+    # the run folder holds what the README promises
+    for name in ("main.py", "stdout.txt", "stderr.txt", "metrics.json", "val_predictions.csv", "submission.csv"):
+        assert (run_dir / "experiments/0003" / name).is_file(), name
+    assert (run_dir / "best/solution.py").read_text() == (run_dir / "experiments/0003/main.py").read_text()
+
+    # the final submission is valid against the sample submission and really good on the hidden answers
+    task = load_task(breast_cancer)
+    submission = run_dir / "best/submission.csv"
+    assert out.strip().splitlines()[-1] == str(submission)
+    check_submission(task, submission)
+    assert grade(task, submission, breast_cancer / "private/answers.csv") > 0.98
+    assert run["usage"]["llm_calls"] == 11 and run["usage"]["input_tokens"] > 0
+
+
+def test_no_model_configured_is_a_clear_usage_error(breast_cancer, monkeypatch, capsys):
+    for var in ("GOME_MODEL", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["run", str(breast_cancer)]) == EXIT_USAGE
+    assert "no model configured" in capsys.readouterr().err
+
+
+def test_invalid_task_folder_is_a_clear_usage_error(breast_cancer, tmp_path, capsys):
+    (breast_cancer / "public/test.csv").unlink()
+    model = ScriptedChatModel(replies=[])
+    assert main(["run", str(breast_cancer), "--out", str(tmp_path / "runs")], chat_model=model) == EXIT_USAGE
+    assert "missing test data: test.csv" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # nothing is written for a task that cannot run
+
+
+def test_metric_comes_from_the_command_line_without_task_toml(breast_cancer, capsys):
+    (breast_cancer / "task.toml").unlink()
+    assert main(["run", str(breast_cancer)], chat_model=ScriptedChatModel(replies=[])) == EXIT_USAGE
+    assert "no metric" in capsys.readouterr().err
+
+
+def test_no_valid_submission_exits_non_zero(breast_cancer, tmp_path, capsys):
+    crash = [script(BUGGY_DRAFT), diagnosis("bug", False, "crash"),
+             hypotheses(("fix the target name", "data", "minimal", 5)), script(BUGGY_DRAFT),
+             diagnosis("bug", False, "crash again")]
+    model = ScriptedChatModel(replies=crash)
+    code = main(["run", str(breast_cancer), "--steps", "2", "--out", str(tmp_path / "runs")], chat_model=model)
+    assert code == EXIT_NO_SUBMISSION
+    assert "no_valid_submission" in capsys.readouterr().err
+    [run_dir] = (tmp_path / "runs").iterdir()
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "no_valid_submission"
+
+
+def test_wall_clock_budget_stops_the_run(breast_cancer, tmp_path):
+    slow = script("import time\ntime.sleep(30)\n")
+    model = ScriptedChatModel(replies=[slow, diagnosis("timeout", False, "too slow")])
+    code = main(["run", str(breast_cancer), "--steps", "50", "--time", "3s", "--out", str(tmp_path / "runs")],
+                chat_model=model)
+    assert code == EXIT_NO_SUBMISSION
+    [run_dir] = (tmp_path / "runs").iterdir()
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["stopped_by"] == ["time"] and run["steps"][0]["status"] == "timeout"
+    assert run["steps"][0]["runtime_s"] < 10
+
+
+@pytest.mark.parametrize("text, seconds", [("90", 90), ("90s", 90), ("30m", 1800), ("2h", 7200), ("1h30m", 5400)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+def test_bad_duration_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "x", "--time", "soon"])
+    assert "not a duration" in capsys.readouterr().err
