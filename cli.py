@@ -6,11 +6,15 @@ import argparse
 import json
 import re
 import sys
+import traceback
 from pathlib import Path
 
 from gome.state.records import ModelSpec, RunConfig
 from gome.tools.llm import ModelConfigError, make_chat_model, resolve_spec
-from gome.tools.tasks import TaskError, load_task
+from gome.tools.metrics import ScoringError
+from gome.tools.run_folder import new_run_dir, update_run_json
+from gome.tools.submission import grade
+from gome.tools.tasks import TaskError, find_data_dir, load_task
 
 EXIT_OK, EXIT_NO_SUBMISSION, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([hms]?)")
@@ -49,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--id-column")
     r.add_argument("--target", action="append", dest="target_columns", help="target column (repeatable)")
     r.add_argument("--json", action="store_true", help="print progress events as JSON lines")
+    g = sub.add_parser("grade", help="score a submission against a task's hidden answers (private/answers.csv)")
+    g.add_argument("task_dir")
+    g.add_argument("submission", help="submission CSV, or a run folder (uses its best/submission.csv)")
+    g.add_argument("--answers", help="answers CSV (default: TASK_DIR/private/answers.csv)")
     return p
 
 
@@ -89,13 +97,20 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
 
     print(f"gome: {task.name} ({task.metric}, {task.direction}); {args.steps} steps, {args.time:g} s budget",
           file=sys.stderr)
+    run_dir = new_run_dir(args.out, task.name)
     try:
-        final = run_gome(args.task_dir, config, out=args.out, task_overrides=overrides, chat_model=chat_model,
+        final = run_gome(args.task_dir, config, run_dir=run_dir, task_overrides=overrides, chat_model=chat_model,
                          executor=executor, on_event=on_event)
     except KeyboardInterrupt:
-        print("gome: interrupted; the run folder keeps every finished experiment", file=sys.stderr)
+        update_run_json(run_dir, status="interrupted")
+        print(f"gome: interrupted; every finished experiment is in {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    run_dir = Path(final["run_dir"])
+    except Exception as e:  # a bug or a broken disk: say where the work is, keep the traceback in the run
+        (run_dir / "crash.txt").write_text(traceback.format_exc())
+        update_run_json(run_dir, status="crashed", message=f"{type(e).__name__}: {e}")
+        print(f"gome: the run crashed ({type(e).__name__}: {e}); traceback in {run_dir / 'crash.txt'}; "
+              f"every finished experiment is in {run_dir}", file=sys.stderr)
+        return EXIT_NO_SUBMISSION
     print(f"gome: {final.get('status')}: {final.get('message')}", file=sys.stderr)
     print(f"gome: run folder {run_dir}", file=sys.stderr)
     if final.get("status") != "succeeded":
@@ -104,12 +119,31 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
     return EXIT_OK
 
 
+def cmd_grade(args) -> int:
+    task_dir = Path(args.task_dir).resolve()
+    answers = Path(args.answers) if args.answers else find_data_dir(task_dir).parent / "private" / "answers.csv"
+    submission = Path(args.submission)
+    if submission.is_dir():
+        submission = submission / "best" / "submission.csv"
+    try:
+        task = load_task(task_dir)
+        if not answers.is_file():
+            raise ScoringError(f"no answers at {answers} (pass --answers)")
+        score = grade(task, submission, answers)
+    except (TaskError, ScoringError) as e:
+        print(f"gome: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps({"task": task.name, "metric": task.metric, "score": round(score, 5),
+                      "is_lower_better": task.direction == "minimize", "submission": str(submission)}))
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None, *, chat_model=None, executor=None) -> int:
     """Entry point. chat_model / executor let embedding code and tests inject their own."""
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return cmd_run(args, chat_model=chat_model, executor=executor)
-    return EXIT_USAGE
+    return cmd_grade(args)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from langgraph.runtime import Runtime
 from gome.nodes.common import config_of, executor, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
-from gome.tools.executor import Limits
+from gome.tools.executor import Limits, RunResult
 from gome.tools.metrics import ScoringError
 from gome.tools.run_folder import experiment_dir, write_json
 from gome.tools.submission import VAL_PREDICTIONS, check_submission, parse_self_reported, score_validation
@@ -41,8 +41,12 @@ def execute(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> d
     limits = Limits(timeout_s=max(min(cfg.script_timeout_s, time_left), 1.0),
                     max_output_bytes=cfg.max_output_bytes, threads=cfg.threads)
     input_dir = Path(state["run_dir"]) / "input"
-    result = executor(runtime).run(folder / "main.py", folder, input_dir, limits,
-                                   env={"GOME_SEED": str(cfg.seed)})
+    try:
+        result = executor(runtime).run(folder / "main.py", folder, input_dir, limits,
+                                       env={"GOME_SEED": str(cfg.seed)})
+    except Exception as e:  # the sandbox itself failed to start: a recorded outcome, not a crashed run
+        result = RunResult(status="error", returncode=None, runtime_s=0.0, stdout="",
+                           stderr=f"executor failed: {type(e).__name__}: {e}", detail="the sandbox failed to start")
     (folder / "stdout.txt").write_text(result.stdout)
     (folder / "stderr.txt").write_text(result.stderr)
 

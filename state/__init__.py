@@ -3,7 +3,16 @@
 from gome.state.context import GomeContext
 from gome.state.graph_state import GomeInput, GomeOutput, GomeState, TraceOutput, TraceState
 from gome.state.records import (
-    Diagnosis, Experiment, Gradient, Hypothesis, HypothesisSet, MemoryEntry, ModelSpec, Problem, RunConfig, Task,
+    Diagnosis,
+    Experiment,
+    Gradient,
+    Hypothesis,
+    HypothesisSet,
+    MemoryEntry,
+    ModelSpec,
+    Problem,
+    RunConfig,
+    Task,
 )
 
 __all__ = [

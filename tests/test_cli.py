@@ -50,6 +50,37 @@ def test_full_run_improves_fixes_a_bug_and_submits(breast_cancer, tmp_path, caps
     assert grade(task, submission, breast_cancer / "private/answers.csv") > 0.98
     assert run["usage"]["llm_calls"] == 11 and run["usage"]["input_tokens"] > 0
 
+    # `gome grade` scores the run's submission against the hidden answers
+    capsys.readouterr()
+    assert main(["grade", str(breast_cancer), str(run_dir)]) == EXIT_OK
+    graded = json.loads(capsys.readouterr().out)
+    assert graded["metric"] == "roc_auc" and graded["score"] > 0.98 and graded["is_lower_better"] is False
+
+
+def test_a_crash_mid_run_keeps_the_work_and_says_where(breast_cancer, tmp_path, capsys, monkeypatch):
+    import gome.nodes.checkpoint as checkpoint_module
+
+    def broken_disk(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint_module, "update_run_json", broken_disk)
+    model = ScriptedChatModel(replies=breast_cancer_replies())
+    code = main(["run", str(breast_cancer), "--steps", "4", "--out", str(tmp_path / "runs")], chat_model=model)
+    assert code == EXIT_NO_SUBMISSION
+    assert "the run crashed (OSError: disk full)" in capsys.readouterr().err
+    [run_dir] = (tmp_path / "runs").iterdir()
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "crashed" and "disk full" in run["message"]
+    assert "OSError: disk full" in (run_dir / "crash.txt").read_text()
+    assert (run_dir / "experiments/0001/main.py").is_file() and (run_dir / "experiments/0001/metrics.json").is_file()
+
+
+def test_grade_without_answers_is_a_usage_error(breast_cancer, capsys):
+    (breast_cancer / "private/answers.csv").unlink()
+    sample = breast_cancer / "public/sample_submission.csv"
+    assert main(["grade", str(breast_cancer), str(sample)]) == EXIT_USAGE
+    assert "no answers" in capsys.readouterr().err
+
 
 def test_no_model_configured_is_a_clear_usage_error(breast_cancer, monkeypatch, capsys):
     for var in ("GOME_MODEL", "OPENAI_BASE_URL", "OPENAI_API_KEY"):

@@ -65,7 +65,7 @@ def copy_input(data_dir: str | Path, run_dir: str | Path) -> Path:
         tmp = dest.with_name(".input.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(data_dir, tmp, ignore=shutil.ignore_patterns("task.toml", "private"))
-        for root, dirs, files in os.walk(tmp):
+        for root, _dirs, files in os.walk(tmp):
             for f in files:
                 os.chmod(Path(root) / f, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
         for root, dirs, _ in os.walk(tmp, topdown=False):

@@ -39,3 +39,15 @@ def test_no_script_runs_nothing(trace_state, make_runtime):
                           errors=["script: no ```python block"])
     last = execute({**trace_state, "pending": pending}, make_runtime()[0])["last"]
     assert last["status"] == "no_script" and "python block" in last["detail"]
+
+
+def test_a_sandbox_that_fails_to_start_is_a_recorded_error(trace_state, make_runtime):
+    class Broken:
+        def run(self, *args, **kwargs):
+            raise OSError("no space left on device")
+
+    runtime = make_runtime()[0]
+    runtime.context.executor = Broken()
+    last = run_script(trace_state, runtime, PLAIN_LOGREG)
+    assert last["status"] == "error" and last["detail"] == "the sandbox failed to start"
+    assert "no space left" in (Path(trace_state["run_dir"]) / "experiments/0001/stderr.txt").read_text()

@@ -2,7 +2,6 @@ import os
 import textwrap
 import time
 
-
 from gome.tools.executor import Executor, Limits
 from gome.tools.local_executor import CappedBuffer, LocalExecutor
 
