@@ -24,8 +24,8 @@ def fan_out(state: GomeState) -> list[Send]:
     """One Send per trace; each carries its own share of the step budget."""
     cfg = RunConfig.model_validate(state["config"])
     shared = {k: state[k] for k in ("run_dir", "run_id", "task", "config", "deadline")}
-    return [Send("trace", {**shared, "trace": i, "budget": cfg.steps_for_trace(i), "step": 0})
-            for i in range(cfg.traces)]
+    start = {"step": 0, "mode_now": cfg.start_mode(), "mode_steps": 0, "since_improvement": 0}
+    return [Send("trace", {**shared, **start, "trace": i, "budget": cfg.steps_for_trace(i)}) for i in range(cfg.traces)]
 
 
 def recursion_limit(config: RunConfig) -> int:

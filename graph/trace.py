@@ -1,6 +1,7 @@
 """The trace subgraph: one worker of the optimizer, looping until its budget is spent.
 
 START -> draft -> execute -> diagnose -> checkpoint -+-> compute-gradient -> apply-momentum -> execute
+                                                     +-> expand -> execute      (tree search)
                                                      +-> END
 """
 
@@ -15,6 +16,7 @@ from gome.nodes.compute_gradient import compute_gradient
 from gome.nodes.diagnose import diagnose
 from gome.nodes.draft import draft
 from gome.nodes.execute import execute
+from gome.nodes.expand import expand
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceOutput, TraceState
 
@@ -29,6 +31,7 @@ def build_trace_graph():
     g.add_node("checkpoint", checkpoint)
     g.add_node("compute-gradient", compute_gradient)
     g.add_node("apply-momentum", apply_momentum)
+    g.add_node("expand", expand)
     g.add_edge(START, "draft")
     g.add_edge("draft", "execute")
     g.add_edge("execute", "diagnose")
@@ -36,4 +39,5 @@ def build_trace_graph():
     g.add_conditional_edges("checkpoint", route_after_checkpoint, [*STEP.values(), END])
     g.add_edge("compute-gradient", "apply-momentum")
     g.add_edge("apply-momentum", "execute")
+    g.add_edge("expand", "execute")
     return g.compile(name="trace")

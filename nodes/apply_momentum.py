@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
 from gome.nodes.checkpoint import memory_namespace
-from gome.nodes.common import CODE_CHARS, SYSTEM, clip, config_of, llm, read_code, script_rules, task_brief
-from gome.nodes.scripts import save_script
+from gome.nodes.common import CODE_CHARS, clip, config_of, llm, read_code, script_rules, system, task_brief
+from gome.nodes.scripts import announce, save_script, sibling_note
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
 from gome.state.records import MemoryEntry
@@ -27,7 +27,7 @@ STEP_MEANING = {"minimal": "change as few lines as possible", "moderate": "a foc
 PROMPT = """{brief}
 
 {rules}
-
+{siblings}
 # Base script ({base_note})
 {base}
 
@@ -92,7 +92,7 @@ def apply_momentum(state: TraceState, runtime: Runtime[GomeContext] | None = Non
     base_code = read_code(state["run_dir"], base_id)
     base_note = ("the best so far" if best else "the last attempt; it does not work yet") if base_code else "none"
     prompt = PROMPT.format(
-        brief=task_brief(state), rules=script_rules(state), base_note=base_note,
+        brief=task_brief(state), rules=script_rules(state), siblings=sibling_note(runtime, state), base_note=base_note,
         base=f"```python\n{clip(base_code, CODE_CHARS)}\n```" if base_code else "(none: write the script from scratch)",
         change=h["change"], component=h["component"], step_size=h["step_size"],
         step_meaning=STEP_MEANING[h["step_size"]], rationale=h.get("rationale") or "-",
@@ -100,9 +100,10 @@ def apply_momentum(state: TraceState, runtime: Runtime[GomeContext] | None = Non
         or "- none yet",
         avoid="\n".join(f"- {f['hypothesis']}: {f['reason']}" for f in avoid[-4:]) or "- nothing yet")
     caller = llm(state, runtime, "apply-momentum")
-    code = caller.write_script([SystemMessage(SYSTEM), HumanMessage(prompt)])
+    code = caller.write_script([system(state), HumanMessage(prompt)])
     exp_id = experiment_id(state["trace"], state.get("step", 0), cfg.traces)
     plan = {"kind": "update", "gradient": gradient, "momentum": momentum,
             "avoid": [f["hypothesis"] for f in avoid[-4:]], "base": base_id}
     pending = save_script(state["run_dir"], exp_id, code, parent=base_id, plan=plan, errors=caller.errors)
+    announce(runtime, state, pending)
     return {"pending": pending, "usage": caller.usage}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from langchain_core.messages import SystemMessage
 from langgraph.runtime import Runtime
 
 from gome.state.context import GomeContext
@@ -15,6 +16,7 @@ from gome.tools.local_executor import LocalExecutor
 from gome.tools.metrics import get_metric
 from gome.tools.run_folder import experiment_dir
 from gome.tools.structured import LLMCaller
+from gome.tools.usage import Ledger
 
 DESCRIPTION_CHARS = 6000
 CODE_CHARS = 16000
@@ -24,6 +26,12 @@ SYSTEM = ("You are a Kaggle grandmaster and a careful machine-learning engineer.
           "efficient Python scripts and you judge experiments by their validation evidence.")
 
 
+def system(state: dict) -> SystemMessage:
+    """The system prompt, naming the trace (siblings search in parallel and should not duplicate each other)."""
+    return SystemMessage(f"{SYSTEM}\nThis conversation belongs to trace {state['trace']} of "
+                         f"{state['config'].get('traces', 1)} parallel search traces.")
+
+
 def context_of(runtime: Runtime[GomeContext] | None) -> GomeContext:
     return (runtime.context if runtime is not None else None) or GomeContext()
 
@@ -31,7 +39,7 @@ def context_of(runtime: Runtime[GomeContext] | None) -> GomeContext:
 def llm(state: dict, runtime: Runtime[GomeContext] | None, node: str) -> LLMCaller:
     """The node's LLM access; the chat model comes from the context, else it is built from the run config."""
     model = context_of(runtime).chat_model or make_chat_model(ModelSpec(**state["config"].get("model", {})))
-    return LLMCaller(model, node, usage_log=Path(state["run_dir"]) / "usage.jsonl")
+    return LLMCaller(model, node, ledger=Ledger.of(state["run_dir"]))
 
 
 def executor(runtime: Runtime[GomeContext] | None) -> Executor:
@@ -76,6 +84,7 @@ def script_rules(state: dict) -> str:
     budget = min(cfg.script_timeout_s, max(state.get("deadline", time.time() + 3600) - time.time(), 60))
     cols = ", ".join([task.id_column, *task.submission_columns])
     return f"""# Rules for the script
+- Start the script with one comment line `# Approach: <model and key features in a few words>`.
 - Read data only from the folder in the environment variable GOME_DATA_DIR:
   `DATA_DIR = os.environ["GOME_DATA_DIR"]`. It is read-only. Write every output into the current folder.
 - Validate honestly: hold out rows of {task.train_file} (K-fold out-of-fold predictions, or one fixed split with a
@@ -86,7 +95,8 @@ def script_rules(state: dict) -> str:
 - {_format_rule(task)}
 - Print the validation score in a line `validation score: <number>`.
 - It must finish well within {int(budget)} seconds on {cfg.threads} CPU threads (n_jobs={cfg.threads}); no GPU.
-- Use only installed packages (see Data). Set random seeds ({cfg.seed}) so a rerun gives the same result.
+- Use only installed packages (see Data). Take the random seed from the environment,
+  `SEED = int(os.environ.get("GOME_SEED", "{cfg.seed}"))`, for every split and model, so a rerun repeats.
 - Reply with the whole script in one ```python block."""
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
-from gome.nodes.common import CODE_CHARS, SYSTEM, clip, llm, read_code, task_of
+from gome.nodes.common import CODE_CHARS, clip, llm, read_code, system, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
 from gome.state.records import Gradient, Hypothesis, HypothesisSet
@@ -60,7 +60,7 @@ def compute_gradient(state: TraceState, runtime: Runtime[GomeContext] | None = N
         f"- step {f['step']}: {f['hypothesis']} -> {f['status']}, score {f['score']}, "
         f"{'accepted' if f['accepted'] else 'rejected'} ({f['reason']})" for f in state.get("feedback", [])) or "none"
     caller = llm(state, runtime, "compute-gradient")
-    proposal = caller.decide(HypothesisSet, [SystemMessage(SYSTEM), HumanMessage(PROMPT.format(
+    proposal = caller.decide(HypothesisSet, [system(state), HumanMessage(PROMPT.format(
         task_name=task.name, metric=task.metric, direction=task.direction, code=clip(code, CODE_CHARS),
         diagnosis=json.dumps(diagnosis, indent=1), feedback=feedback))])
     if proposal is None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
-from gome.nodes.common import CODE_CHARS, LOG_CHARS, SYSTEM, clip, llm, read_code, task_of
+from gome.nodes.common import CODE_CHARS, LOG_CHARS, clip, llm, read_code, system, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
 from gome.state.records import Diagnosis, Problem
@@ -85,7 +85,7 @@ def diagnose(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> 
         submission="valid" if last.get("submission_valid") else f"INVALID: {last.get('submission_error')}",
         best=_score_text(best) if best else "none yet", stdout=_tail(folder / "stdout.txt"),
         stderr=_tail(folder / "stderr.txt"))
-    diag = caller.decide(Diagnosis, [SystemMessage(SYSTEM), HumanMessage(prompt)])
+    diag = caller.decide(Diagnosis, [system(state), HumanMessage(prompt)])
     source = "llm"
     if diag is None:
         diag, source = fallback_diagnosis(last, best, task.direction), "fallback"

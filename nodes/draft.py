@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
-from gome.nodes.common import SYSTEM, config_of, llm, script_rules, task_brief
-from gome.nodes.scripts import save_script
+from gome.nodes.common import config_of, llm, script_rules, system, task_brief
+from gome.nodes.scripts import announce, save_script, sibling_note
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
 from gome.tools.run_folder import experiment_id
@@ -14,7 +14,7 @@ from gome.tools.run_folder import experiment_id
 PROMPT = """{brief}
 
 {rules}
-
+{siblings}
 Write the first solution: a simple, solid baseline that runs without errors and validates honestly. Prefer a
 well-understood model with sensible preprocessing over anything clever."""
 
@@ -22,9 +22,10 @@ well-understood model with sensible preprocessing over anything clever."""
 def draft(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> dict:
     cfg = config_of(state)
     caller = llm(state, runtime, "draft")
-    code = caller.write_script([SystemMessage(SYSTEM), HumanMessage(PROMPT.format(
-        brief=task_brief(state), rules=script_rules(state)))])
+    code = caller.write_script([system(state), HumanMessage(PROMPT.format(
+        brief=task_brief(state), rules=script_rules(state), siblings=sibling_note(runtime, state)))])
     exp_id = experiment_id(state["trace"], state.get("step", 0), cfg.traces)
     pending = save_script(state["run_dir"], exp_id, code, parent=None, plan={"kind": "draft"},
                           errors=caller.errors)
+    announce(runtime, state, pending)
     return {"pending": pending, "usage": caller.usage}

@@ -39,4 +39,5 @@ def prepare(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> di
                     started_at=started)
     # The description can be long: prompts read it from the run folder, state keeps the rest of the task.
     return {"task": task.model_dump(mode="json", exclude={"description"}), "config": config.model_dump(mode="json"),
-            "run_dir": str(run_dir), "run_id": run_id, "started_at": started, "deadline": started + config.time_s}
+            "run_dir": str(run_dir), "run_id": run_id, "started_at": started,
+            "deadline": started + config.search_time()}

@@ -1,8 +1,25 @@
-"""Saving a new script (or the failure to get one) as the experiment the next execute runs."""
+"""Saving a new script as the experiment the next execute runs, and telling sibling traces what it tries."""
 
 from __future__ import annotations
 
+import re
+import time
+
+from langgraph.runtime import Runtime
+
 from gome.tools.run_folder import experiment_dir, write_json
+
+APPROACH = re.compile(r"^\s*#\s*Approach:\s*(.+)$", re.MULTILINE | re.IGNORECASE)
+
+
+def trying_namespace(run_id: str) -> tuple[str, ...]:
+    return ("gome", run_id, "trying")
+
+
+def approach_of(code: str | None) -> str | None:
+    """The script's own one-line summary (`# Approach: ...`, which the rules ask for)."""
+    found = APPROACH.search(code or "")
+    return found.group(1).strip()[:200] if found else None
 
 
 def save_script(run_dir: str, exp_id: str, code: str | None, *, parent: str | None, plan: dict,
@@ -15,6 +32,33 @@ def save_script(run_dir: str, exp_id: str, code: str | None, *, parent: str | No
             stale.unlink()
     if code is not None:
         (folder / "main.py").write_text(code)
-    write_json(folder / "plan.json", {**plan, "parent": parent, "llm_errors": errors[-5:]})
+    approach = approach_of(code)
+    write_json(folder / "plan.json", {**plan, "approach": approach, "parent": parent, "llm_errors": errors[-5:]})
     return {"id": exp_id, "parent": parent, "kind": plan.get("kind", "update"), "has_script": code is not None,
-            "llm_error": None if code is not None else (errors[-1] if errors else "no script in the reply")}
+            "approach": approach, "llm_error": None if code is not None else (errors[-1] if errors else
+                                                                              "no script in the reply")}
+
+
+def announce(runtime: Runtime | None, state: dict, pending: dict) -> None:
+    """Publish what this trace is trying, for siblings that have nothing working yet."""
+    store = runtime.store if runtime is not None else None
+    if store is None or not pending.get("has_script"):
+        return
+    gradient = state.get("gradient") or {}
+    trying = pending.get("approach") or (gradient.get("hypothesis") or {}).get("change")
+    if trying:
+        store.put(trying_namespace(state["run_id"]), str(state["trace"]),
+                  {"trace": state["trace"], "trying": trying, "step": state.get("step", 0), "at": time.time()})
+
+
+def sibling_note(runtime: Runtime | None, state: dict) -> str:
+    """Until a trace has its first accepted solution, it is told what its siblings try, to try something else."""
+    store = runtime.store if runtime is not None else None
+    if store is None or state.get("best") or state["config"].get("traces", 1) < 2:
+        return ""
+    others = [item.value for item in store.search(trying_namespace(state["run_id"]), limit=64)
+              if item.value.get("trace") != state["trace"]]
+    if not others:
+        return ""
+    lines = "\n".join(f"- trace {o['trace']}: {o['trying']}" for o in sorted(others, key=lambda o: o["trace"]))
+    return f"\n# Sibling traces are trying these; take a clearly different approach\n{lines}\n"

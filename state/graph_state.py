@@ -28,7 +28,7 @@ def add_usage(old: dict | None, new: dict | None) -> dict:
     return out
 
 
-FEEDBACK_WINDOW = 6  # steps of a trace's own history kept in state (prompts show at most this many)
+FEEDBACK_WINDOW = 8  # steps of a trace's own history kept in state (prompts and auto mode see at most this many)
 
 
 class GomeInput(TypedDict, total=False):
@@ -43,7 +43,7 @@ class GomeState(GomeInput, total=False):
     run_id: str
     task: dict[str, Any]  # Task as a dict
     started_at: float
-    deadline: float
+    deadline: float  # end of search: the rest of the wall clock is kept for select
     trace_results: Annotated[list[dict[str, Any]], operator.add]
     selected: dict[str, Any] | None
     status: str
@@ -75,6 +75,10 @@ class TraceState(TypedDict, total=False):
     feedback: Annotated[list[dict[str, Any]], keep_last(FEEDBACK_WINDOW)]
     usage: Annotated[dict[str, float], add_usage]
     stop_reason: str | None
+    mode_now: str  # gradient or tree: what the next step is (auto mode changes it)
+    mode_steps: int  # steps taken in mode_now since the last switch
+    since_improvement: int  # steps since this trace's best last improved
+    spent: dict[str, float]  # run-wide LLM tokens and dollars, read from the ledger at each checkpoint
     # This trace's summary, replaced at every checkpoint (no reducer here): the trace returns it once, and the
     # parent's operator.add collects one per trace.
     trace_results: list[dict[str, Any]]

@@ -15,7 +15,8 @@ RunStatus = Literal["ok", "error", "timeout", "oom", "killed"]
 Component = Literal["data", "features", "model", "training", "validation", "ensembling", "efficiency"]
 StepSize = Literal["minimal", "moderate", "rewrite"]
 ScoreSource = Literal["harness", "self_reported"]
-Mode = Literal["gradient"]  # tree and auto arrive with the search issue
+Mode = Literal["gradient", "tree", "auto"]
+StepMode = Literal["gradient", "tree"]  # what one step is; auto chooses between them
 
 
 class Task(BaseModel):
@@ -49,6 +50,40 @@ class ModelSpec(BaseModel):
     max_tokens: int | None = 8000
 
 
+class TreeConfig(BaseModel):
+    """AIDE-style search over the solution tree, by scalar harness score only."""
+
+    policy: Literal["greedy", "uct"] = "greedy"
+    num_drafts: int = Field(3, ge=1, description="roots to draft before improving")
+    debug_prob: float = Field(0.5, ge=0, le=1, description="chance to debug a buggy leaf when one can be")
+    max_debug_depth: int = Field(3, ge=0, description="consecutive fixes tried on one failing line")
+    uct_c: float = Field(1.0, ge=0, description="exploration weight of the UCT policy")
+
+
+class AutoConfig(BaseModel):
+    """When `auto` leaves a mode: it ran min_steps, and its recent steps stopped paying off."""
+
+    start: StepMode = "gradient"
+    window: int = Field(4, ge=1, le=8, description="recent steps of the current mode that are judged")
+    min_steps: int = Field(3, ge=1, description="steps a mode runs before it may be left")
+    accept_low: float = Field(0.25, ge=0, le=1, description="gradient acceptance rate below which it stalls")
+    stall: int = Field(3, ge=1, description="steps without a new best that count as a stall")
+    spread_low: float = Field(0.005, ge=0, description="relative score spread under which the tree explores nothing")
+
+
+class SelectConfig(BaseModel):
+    top_k: int = Field(3, ge=1, description="candidates re-run at the end")
+    reruns: int = Field(2, ge=0, description="extra seeds each candidate is run with")
+    reserve: float = Field(0.15, ge=0, lt=1, description="share of the wall clock kept for selection")
+
+
+# USD per million input / output tokens. Example prices: set yours in config or with --price.
+DEFAULT_PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4.1": (2.0, 8.0), "gpt-4.1-mini": (0.4, 1.6), "gpt-4.1-nano": (0.1, 0.4), "gpt-4o": (2.5, 10.0),
+    "gpt-4o-mini": (0.15, 0.6), "o4-mini": (1.1, 4.4),
+}
+
+
 class RunConfig(BaseModel):
     mode: Mode = "gradient"
     traces: int = Field(1, ge=1, le=64)
@@ -60,10 +95,27 @@ class RunConfig(BaseModel):
     memory_top_m: int = Field(5, ge=0, description="success-memory entries handed to the LLM")
     model: ModelSpec = Field(default_factory=ModelSpec)
     seed: int = 0
+    max_tokens: int | None = Field(None, ge=1, description="LLM tokens (input + output) for the whole run")
+    max_dollars: float | None = Field(None, gt=0, description="LLM spend for the whole run, from `prices`")
+    prices: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    tree: TreeConfig = Field(default_factory=TreeConfig)
+    auto: AutoConfig = Field(default_factory=AutoConfig)
+    select: SelectConfig = Field(default_factory=SelectConfig)
 
     def steps_for_trace(self, trace: int) -> int:
         base, extra = divmod(self.steps, self.traces)
         return base + (1 if trace < extra else 0)
+
+    def start_mode(self) -> StepMode:
+        return self.auto.start if self.mode == "auto" else self.mode
+
+    def search_time(self) -> float:
+        """Wall clock the traces may use: the rest is reserved for re-running candidates in select."""
+        return self.time_s * (1 - self.select.reserve) if self.select.reruns else self.time_s
+
+    def price_of(self, model: str | None) -> tuple[float, float] | None:
+        name = (model or "").split(":", 1)[-1]
+        return self.prices.get(name)
 
 
 class Problem(BaseModel):
@@ -147,4 +199,7 @@ class Experiment(BaseModel):
     accepted: bool = False
     decision: str = ""
     improved_best: bool = False
+    mode: StepMode = "gradient"
+    intent: str = "draft"  # draft, update (gradient), debug / improve (tree)
+    switch: str | None = None  # why auto mode changed mode after this step
     finished_at: float = 0.0

@@ -105,7 +105,9 @@ def update_run_json(run_dir: str | Path, **fields: Any) -> dict:
         steps = [read_json(p) for p in sorted((run_dir / "experiments").glob("*/metrics.json"))]
         run["steps"] = [{k: s.get(k) for k in (
             "id", "trace", "step", "parent", "status", "runtime_s", "score", "score_source", "submission_valid",
-            "accepted", "improved_best", "decision", "hypothesis")} for s in steps if s]
+            "accepted", "improved_best", "decision", "hypothesis", "mode", "intent", "switch")} for s in steps if s]
+        run["mode_switches"] = [{"after": s["id"], "trace": s["trace"], "switch": s["switch"]}
+                                for s in run["steps"] if s.get("switch")]
         run["best"] = read_json(run_dir / "best" / "best.json")
         run["updated_at"] = time.time()
         write_json(run_dir / "run.json", run)

@@ -15,11 +15,12 @@ import inspect
 import json
 import re
 import time
-from pathlib import Path
 from typing import Any, TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ValidationError
+
+from gome.tools.usage import Ledger
 
 T = TypeVar("T", bound=BaseModel)
 SCHEMA_METHODS = ("json_schema", "function_calling")
@@ -123,10 +124,10 @@ def extract_code(text: str) -> str | None:
 class LLMCaller:
     """One node's access to the chat model: typed decisions, scripts, and the usage they cost."""
 
-    def __init__(self, model, node: str, usage_log: Path | None = None):
+    def __init__(self, model, node: str, ledger: Ledger | None = None):
         self.model = model
         self.node = node
-        self.usage_log = usage_log
+        self.ledger = ledger
         self.usage: dict[str, float] = {"llm_calls": 0, "input_tokens": 0, "output_tokens": 0, "llm_seconds": 0.0,
                                         "llm_failures": 0}
         self.errors: list[str] = []
@@ -141,12 +142,10 @@ class LLMCaller:
         if not ok:
             self.usage["llm_failures"] += 1
             self.errors.append(f"{method}: {error}"[:500])
-        if self.usage_log:
-            row = {"node": self.node, "method": method, "ok": ok, "seconds": round(seconds, 3),
-                   "input_tokens": meta.get("input_tokens", 0), "output_tokens": meta.get("output_tokens", 0),
-                   "error": error[:300], "at": time.time()}
-            with open(self.usage_log, "a") as f:
-                f.write(json.dumps(row) + "\n")
+        if self.ledger is not None:
+            self.ledger.add({"node": self.node, "model": str(_model_key(self.model)[1]), "method": method, "ok": ok,
+                             "seconds": round(seconds, 3), "input_tokens": meta.get("input_tokens", 0),
+                             "output_tokens": meta.get("output_tokens", 0), "error": error[:300], "at": time.time()})
 
     def _invoke(self, runnable, messages, method: str):
         t0 = time.monotonic()

@@ -7,12 +7,18 @@ Replies are scripted in order. A reply is one of:
 - an AIMessage: sent back as it is.
 `unsupported` lists structured-output methods the "server" refuses (HTTP 500 before any reply is used), as
 llama.cpp's server refuses json_schema.
+
+With parallel traces, `replies` is a dict {trace: [replies]}: each call is routed by the "trace k of K" line
+gome's system prompt carries, so threads cannot steal each other's script. `latency` sleeps per call (the GIL is
+released, as it is while a real client waits on the network).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -32,6 +38,9 @@ class RepliesExhausted(AssertionError):
     pass
 
 
+TRACE_LINE = re.compile(r"trace (\d+) of \d+ parallel")
+
+
 def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
@@ -39,10 +48,11 @@ def _tokens(text: str) -> int:
 class ScriptedChatModel(BaseChatModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    replies: list[Any]
+    replies: list[Any] | dict[int, list[Any]]
     unsupported: set[str] = set()
     model_name: str = "scripted"
-    _position: int = PrivateAttr(0)
+    latency: float = 0.0
+    _position: dict = PrivateAttr(default_factory=dict)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
     _calls: list = PrivateAttr(default_factory=list)
 
@@ -57,16 +67,25 @@ class ScriptedChatModel(BaseChatModel):
 
     @property
     def remaining(self) -> int:
-        return len(self.replies) - self._position
+        queues = self.replies if isinstance(self.replies, dict) else {None: self.replies}
+        return sum(len(q) - self._position.get(k, 0) for k, q in queues.items())
 
     def _take(self, messages: list[BaseMessage], method: str) -> Any:
+        prompt = "\n".join(str(m.content) for m in messages)
+        key = None
+        if isinstance(self.replies, dict):
+            found = TRACE_LINE.search(prompt)
+            key = int(found.group(1)) if found else 0
+        queue = self.replies[key] if key is not None else self.replies
+        if self.latency:
+            time.sleep(self.latency)
         with self._lock:
-            if self._position >= len(self.replies):
-                raise RepliesExhausted(f"scripted replies exhausted after {self._position} calls ({method})")
-            item = self.replies[self._position]
-            self._position += 1
-            self._calls.append({"method": method, "prompt": "\n".join(str(m.content) for m in messages)})
-            return item
+            pos = self._position.get(key, 0)
+            if pos >= len(queue):
+                raise RepliesExhausted(f"scripted replies of trace {key} exhausted after {pos} calls ({method})")
+            self._position[key] = pos + 1
+            self._calls.append({"method": method, "trace": key, "prompt": prompt})
+            return queue[pos]
 
     @staticmethod
     def _usage(messages: list[BaseMessage], reply: str) -> dict:

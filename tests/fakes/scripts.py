@@ -30,13 +30,13 @@ pd.DataFrame({"id": test["id"], TARGET: model.predict_proba(test[features].to_nu
 '''
 
 # The draft guesses the target's name and crashes with a KeyError: the bug a diagnosis must catch.
-BUGGY_DRAFT = HEADER + '''from sklearn.linear_model import LogisticRegression
+BUGGY_DRAFT = "# Approach: logistic regression on all numeric features\n" + HEADER + '''from sklearn.linear_model import LogisticRegression
 
 TARGET = "target"
 y = train[TARGET]
 '''
 
-PLAIN_LOGREG = HEADER + '''from sklearn.linear_model import LogisticRegression
+PLAIN_LOGREG = "# Approach: logistic regression on raw features, 5-fold CV\n" + HEADER + '''from sklearn.linear_model import LogisticRegression
 
 TARGET = "benign"
 
@@ -45,7 +45,7 @@ def make_model():
     return LogisticRegression(max_iter=50)
 ''' + FOOTER
 
-SCALED_LOGREG = HEADER + '''from sklearn.linear_model import LogisticRegression
+SCALED_LOGREG = "# Approach: standardized features + logistic regression\n" + HEADER + '''from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -56,7 +56,7 @@ def make_model():
     return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
 ''' + FOOTER
 
-SHALLOW_TREE = HEADER + '''from sklearn.tree import DecisionTreeClassifier
+SHALLOW_TREE = "# Approach: depth-2 decision tree\n" + HEADER + '''from sklearn.tree import DecisionTreeClassifier
 
 TARGET = "benign"
 

@@ -3,6 +3,8 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
+
 from gome.nodes.draft import draft
 from tests.fakes.scripts import PLAIN_LOGREG, script
 
@@ -14,7 +16,7 @@ def test_prepare_lays_out_the_run_folder(trace_state, breast_cancer):
     assert not (run / "input" / "train.csv").stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
     assert json.loads((run / "run.json").read_text())["status"] == "running"
     assert "description" not in trace_state["task"]  # long text stays out of checkpoints
-    assert trace_state["deadline"] - trace_state["started_at"] == 600
+    assert trace_state["deadline"] - trace_state["started_at"] == pytest.approx(600 * 0.85)  # select keeps 15%
 
 
 def test_draft_prompt_carries_the_data_schema_and_rules(trace_state, make_runtime):
@@ -22,10 +24,11 @@ def test_draft_prompt_carries_the_data_schema_and_rules(trace_state, make_runtim
     update = draft(trace_state, runtime)
     prompt = model.calls[0]["prompt"]
     for needle in ("mean radius: float64", "id column 'id'", "target column(s) ['benign']", "id,benign",
-                   "GOME_DATA_DIR", "val_predictions.csv", "roc_auc (maximize)", "installed Python packages"):
+                   "GOME_DATA_DIR", "GOME_SEED", "# Approach:", "val_predictions.csv", "roc_auc (maximize)", "installed Python packages"):
         assert needle in prompt, needle
     pending = update["pending"]
-    assert pending == {"id": "0001", "parent": None, "kind": "draft", "has_script": True, "llm_error": None}
+    assert pending == {"id": "0001", "parent": None, "kind": "draft", "has_script": True, "llm_error": None,
+                       "approach": "logistic regression on raw features, 5-fold CV"}
     main = Path(trace_state["run_dir"]) / "experiments" / "0001" / "main.py"
     assert main.read_text() == PLAIN_LOGREG
     assert update["usage"]["llm_calls"] == 1

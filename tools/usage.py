@@ -1,0 +1,62 @@
+"""The run's LLM ledger: one line per call in usage.jsonl, running totals shared by every trace of the run."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+_ledgers: dict[str, Ledger] = {}
+_ledgers_lock = threading.Lock()
+
+
+class Ledger:
+    """Append-only usage log with totals per model. Built from the file when first opened, so a resumed run
+    keeps counting from where it stopped."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self.by_model: dict[str, list[int]] = {}  # model -> [calls, input_tokens, output_tokens]
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                try:
+                    self._count(json.loads(line))
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue  # a line cut by a crash: skip it, count the rest
+
+    @classmethod
+    def of(cls, run_dir: str | Path) -> Ledger:
+        path = (Path(run_dir) / "usage.jsonl").resolve()
+        with _ledgers_lock:
+            if str(path) not in _ledgers:
+                _ledgers[str(path)] = cls(path)
+            return _ledgers[str(path)]
+
+    def _count(self, row: dict) -> None:
+        c = self.by_model.setdefault(row.get("model") or "?", [0, 0, 0])
+        c[0] += 1
+        c[1] += int(row["input_tokens"])
+        c[2] += int(row["output_tokens"])
+
+    def add(self, row: dict) -> None:
+        with self._lock:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            self._count(row)
+
+    def tokens(self) -> int:
+        with self._lock:
+            return sum(c[1] + c[2] for c in self.by_model.values())
+
+    def dollars(self, prices: dict[str, tuple[float, float]]) -> tuple[float, int]:
+        """Spend in USD from a price table (per million tokens), and the tokens of models it has no price for."""
+        with self._lock:
+            spent, unpriced = 0.0, 0
+            for model, (_calls, tin, tout) in self.by_model.items():
+                price = prices.get(model.split(":", 1)[-1])
+                if price is None:
+                    unpriced += tin + tout
+                else:
+                    spent += (tin * price[0] + tout * price[1]) / 1e6
+            return spent, unpriced
