@@ -29,23 +29,31 @@ pd.DataFrame({"id": test["id"], TARGET: model.predict_proba(test[features].to_nu
     "submission.csv", index=False)
 '''
 
+
+def program(approach: str, body: str, footer: bool = True) -> str:
+    return f"# Approach: {approach}\n" + HEADER + body + (FOOTER if footer else "")
+
+
 # The draft guesses the target's name and crashes with a KeyError: the bug a diagnosis must catch.
-BUGGY_DRAFT = "# Approach: logistic regression on all numeric features\n" + HEADER + '''from sklearn.linear_model import LogisticRegression
+BUGGY_DRAFT = program(
+    "logistic regression on all numeric features", '''from sklearn.linear_model import LogisticRegression
 
 TARGET = "target"
 y = train[TARGET]
-'''
+''', footer=False)
 
-PLAIN_LOGREG = "# Approach: logistic regression on raw features, 5-fold CV\n" + HEADER + '''from sklearn.linear_model import LogisticRegression
+PLAIN_LOGREG = program(
+    "logistic regression on raw features, 5-fold CV", '''from sklearn.linear_model import LogisticRegression
 
 TARGET = "benign"
 
 
 def make_model():
     return LogisticRegression(max_iter=50)
-''' + FOOTER
+''')
 
-SCALED_LOGREG = "# Approach: standardized features + logistic regression\n" + HEADER + '''from sklearn.linear_model import LogisticRegression
+SCALED_LOGREG = program(
+    "standardized features + logistic regression", '''from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -54,16 +62,17 @@ TARGET = "benign"
 
 def make_model():
     return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
-''' + FOOTER
+''')
 
-SHALLOW_TREE = "# Approach: depth-2 decision tree\n" + HEADER + '''from sklearn.tree import DecisionTreeClassifier
+SHALLOW_TREE = program(
+    "depth-2 decision tree", '''from sklearn.tree import DecisionTreeClassifier
 
 TARGET = "benign"
 
 
 def make_model():
     return DecisionTreeClassifier(max_depth=2, random_state=0)
-''' + FOOTER
+''')
 
 
 def script(code: str) -> str:

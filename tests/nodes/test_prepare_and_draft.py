@@ -24,7 +24,8 @@ def test_draft_prompt_carries_the_data_schema_and_rules(trace_state, make_runtim
     update = draft(trace_state, runtime)
     prompt = model.calls[0]["prompt"]
     for needle in ("mean radius: float64", "id column 'id'", "target column(s) ['benign']", "id,benign",
-                   "GOME_DATA_DIR", "GOME_SEED", "# Approach:", "val_predictions.csv", "roc_auc (maximize)", "installed Python packages"):
+                   "GOME_DATA_DIR", "GOME_SEED",
+                   "# Approach:", "val_predictions.csv", "roc_auc (maximize)", "installed Python packages"):
         assert needle in prompt, needle
     pending = update["pending"]
     assert pending == {"id": "0001", "parent": None, "kind": "draft", "has_script": True, "llm_error": None,
