@@ -42,10 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--temperature", type=float, default=0.2)
     r.add_argument("--llm-timeout", type=parse_duration, default=300.0, help="per LLM call")
     r.add_argument("--retries", type=int, default=2, help="LLM call retries")
+    r.add_argument("--mode", choices=["gradient", "tree", "auto"], default="gradient",
+                   help="gradient (Gome), tree (AIDE-style search), or auto (switches by what pays off)")
+    r.add_argument("--traces", type=int, default=1, help="parallel traces sharing one success memory")
+    r.add_argument("--tree-policy", choices=["greedy", "uct"], default="greedy")
     r.add_argument("--steps", type=int, default=8, help="experiments in the whole run")
     r.add_argument("--time", type=parse_duration, default=3600.0, help="wall-clock budget (e.g. 30m)")
     r.add_argument("--script-timeout", type=parse_duration, default=1800.0, help="limit of one script run")
     r.add_argument("--threads", type=int, default=2, help="CPU threads a script may use")
+    r.add_argument("--max-tokens", type=int, help="LLM token budget of the whole run")
+    r.add_argument("--max-dollars", type=float, help="LLM spend budget of the whole run (needs a price)")
+    r.add_argument("--price", action="append", default=[], metavar="MODEL=IN,OUT",
+                   help="USD per million input,output tokens, e.g. gpt-4.1-mini=0.4,1.6 (repeatable)")
+    r.add_argument("--top-k", type=int, default=3, help="candidates re-run by final selection")
+    r.add_argument("--reruns", type=int, default=2, help="extra seeds per candidate in final selection (0: off)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--out", default="runs", help="parent folder of run folders")
     r.add_argument("--metric", help="task metric when the folder has no task.toml")
@@ -66,9 +76,24 @@ def _progress(event: dict) -> str:
         score += "(self)"
     best = "-" if event.get("best") is None else f"{event['best']:.5g}"
     verdict = "NEW BEST" if event.get("improved_best") else ("accept" if event.get("accepted") else "reject")
-    return (f"[{event['step']:>3}/{event.get('budget')}] trace {event['trace']} exp {event['id']} "
-            f"{event['status']:<9} {event.get('runtime_s', 0):6.1f}s score {score:<10} {verdict:<8} "
-            f"best {best:<9} {str(event.get('hypothesis'))[:70]}")
+    line = (f"[{event['step']:>3}/{event.get('budget')}] trace {event['trace']} exp {event['id']} "
+            f"{event.get('mode', 'gradient')[:4]} {event['status']:<9} {event.get('runtime_s', 0):6.1f}s "
+            f"score {score:<10} {verdict:<8} best {best:<9} {str(event.get('hypothesis'))[:60]}")
+    if event.get("switch"):
+        line += f"\n      mode switch: {event['switch']}"
+    return line
+
+
+def parse_prices(items: list[str]) -> dict[str, tuple[float, float]]:
+    prices = {}
+    for item in items:
+        name, _, pair = item.partition("=")
+        try:
+            tin, tout = (float(x) for x in pair.split(","))
+        except ValueError:
+            raise ValueError(f"--price {item!r}: expected MODEL=IN,OUT (USD per million tokens)") from None
+        prices[name.split(":", 1)[-1]] = (tin, tout)
+    return prices
 
 
 def cmd_run(args, chat_model=None, executor=None) -> int:
@@ -86,8 +111,15 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
     try:
         if chat_model is None:
             chat_model = make_chat_model(spec)
-        config = RunConfig(steps=args.steps, time_s=args.time, script_timeout_s=args.script_timeout,
-                           threads=args.threads, seed=args.seed, model=resolve_spec(spec))
+        spec = resolve_spec(spec)
+        config = RunConfig(
+            mode=args.mode, traces=args.traces, steps=args.steps, time_s=args.time,
+            script_timeout_s=args.script_timeout, threads=args.threads, seed=args.seed, model=spec,
+            max_tokens=args.max_tokens, max_dollars=args.max_dollars,
+            prices={**RunConfig().prices, **parse_prices(args.price)},
+            tree={"policy": args.tree_policy}, select={"top_k": args.top_k, "reruns": args.reruns})
+        if config.max_dollars and spec.model and config.price_of(spec.model) is None:
+            raise ValueError(f"--max-dollars needs a price for {spec.model!r}: pass --price NAME=IN,OUT")
     except (ModelConfigError, ValueError) as e:
         print(f"gome: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -95,8 +127,8 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
     def on_event(event: dict) -> None:
         print(json.dumps(event) if args.json else _progress(event), flush=True)
 
-    print(f"gome: {task.name} ({task.metric}, {task.direction}); {args.steps} steps, {args.time:g} s budget",
-          file=sys.stderr)
+    print(f"gome: {task.name} ({task.metric}, {task.direction}); mode {args.mode}, {args.traces} trace(s), "
+          f"{args.steps} steps, {args.time:g} s budget", file=sys.stderr)
     run_dir = new_run_dir(args.out, task.name)
     try:
         final = run_gome(args.task_dir, config, run_dir=run_dir, task_overrides=overrides, chat_model=chat_model,

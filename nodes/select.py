@@ -1,23 +1,93 @@
-"""select: pick the candidate to submit from every trace's best.
+"""select: re-run the best few candidates with other seeds and submit the one that holds up.
 
-With one evaluation per candidate this is the best harness score; re-running the top few on other seeds and
-splits (so the robust candidate wins, not the lucky one) arrives with parallel traces.
+A single validation score can be lucky. The top_k candidates of the whole run (every trace) are run again with
+GOME_SEED = 1..reruns (new splits and model seeds when the script honours it, as the rules ask) and ranked by
+their mean harness score; a candidate that fails on another seed is not robust and ranks last. The time for this
+was kept out of the search (select.reserve). select.json records every score.
 """
 
 from __future__ import annotations
 
+import shutil
+import statistics
+import time
+from pathlib import Path
+
 from langgraph.runtime import Runtime
 
+from gome.nodes.common import executor
+from gome.nodes.execute import load_train
 from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState
-from gome.tools.metrics import beats
+from gome.state.records import RunConfig, Task
+from gome.tools.executor import Limits
+from gome.tools.metrics import ScoringError, beats
+from gome.tools.run_folder import experiment_dir, read_json, write_json
+from gome.tools.submission import VAL_PREDICTIONS, score_validation
+
+
+def candidates(run_dir: str | Path, direction: str, k: int) -> list[dict]:
+    """The k best distinct, valid, scored experiments of the run (harness scores outrank self-reported)."""
+    pool = []
+    for path in sorted((Path(run_dir) / "experiments").glob("*/metrics.json")):
+        rec = read_json(path)
+        if rec and rec["status"] == "ok" and rec["submission_valid"] and rec["score"] is not None \
+                and not rec.get("buggy"):
+            pool.append({k: rec[k] for k in ("id", "trace", "step", "score", "score_source", "submission_valid",
+                                             "status")})
+    ranked: list[dict] = []
+    for cand in pool:  # insertion sort with `beats`: sources first, then the metric's direction
+        i = next((i for i, r in enumerate(ranked) if beats(cand, r, direction)), len(ranked))
+        ranked.insert(i, cand)
+    return ranked[:k]
+
+
+def rerun(runtime, run_dir: Path, task: Task, cand: dict, seed: int, limits: Limits) -> float | None:
+    folder = experiment_dir(run_dir, cand["id"]) / f"rerun-seed{seed}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    shutil.copyfile(experiment_dir(run_dir, cand["id"]) / "main.py", folder / "main.py")
+    result = executor(runtime).run(folder / "main.py", folder, run_dir / "input", limits,
+                                   env={"GOME_SEED": str(seed)})
+    (folder / "stdout.txt").write_text(result.stdout)
+    (folder / "stderr.txt").write_text(result.stderr)
+    if not result.ok:
+        return None
+    try:
+        return score_validation(task, folder / VAL_PREDICTIONS, load_train(str(run_dir / "input"), task.train_file))
+    except ScoringError:
+        return None
+
+
+def _robust(cand: dict) -> dict:
+    return {**cand, "score": cand.get("mean_score", cand["score"])}
 
 
 def select(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> dict:
-    direction = state["task"]["direction"]
+    cfg, task, run_dir = RunConfig.model_validate(state["config"]), Task.model_validate(state["task"]), \
+        Path(state["run_dir"])
+    cands = candidates(run_dir, task.direction, cfg.select.top_k)
+    report: dict = {"candidates": cands, "reruns": cfg.select.reruns, "skipped": None}
+    if len(cands) > 1 and cfg.select.reruns:
+        end = state.get("started_at", time.time()) + cfg.time_s
+        jobs = [(c, s) for s in range(1, cfg.select.reruns + 1) for c in cands]  # seed-major: fair if time runs out
+        for n, (cand, seed) in enumerate(jobs):
+            left = end - time.time()
+            if left < 2:
+                report["skipped"] = f"{len(jobs) - n} re-runs skipped: the wall clock is spent"
+                break
+            limits = Limits(timeout_s=min(cfg.script_timeout_s, left / (len(jobs) - n) * 1.5, left),
+                            max_output_bytes=cfg.max_output_bytes, threads=cfg.threads)
+            cand.setdefault("rerun_scores", []).append(rerun(runtime, run_dir, task, cand, seed, limits))
+        for cand in cands:
+            scores = [cand["score"], *cand.get("rerun_scores", [])]
+            cand["mean_score"] = None if None in scores else statistics.fmean(scores)
     chosen = None
-    for result in state.get("trace_results", []):
-        best = result.get("best")
-        if best and best.get("submission_valid") and beats(best, chosen, direction):
-            chosen = best
+    for cand in cands:
+        if _robust(cand)["score"] is not None and beats(_robust(cand), chosen and _robust(chosen), task.direction):
+            chosen = cand
+    if chosen is None and cands:  # every candidate failed a re-run: fall back to the best single score
+        chosen, report["skipped"] = cands[0], "no candidate survived its re-runs; submitting the best single score"
+    report["selected"] = chosen and chosen["id"]
+    write_json(run_dir / "select.json", report)
     return {"selected": chosen}

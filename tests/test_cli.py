@@ -136,3 +136,22 @@ def test_bad_duration_is_refused(capsys):
     with pytest.raises(SystemExit):
         main(["run", "x", "--time", "soon"])
     assert "not a duration" in capsys.readouterr().err
+
+
+def test_search_flags_reach_the_run(breast_cancer, tmp_path, capsys):
+    model = ScriptedChatModel(replies=[script(BUGGY_DRAFT), diagnosis("bug", False, "crash")])
+    code = main(["run", str(breast_cancer), "--mode", "tree", "--traces", "1", "--tree-policy", "uct", "--steps", "1",
+                 "--max-tokens", "100000", "--price", "scripted=1,2", "--reruns", "0", "--out", str(tmp_path / "runs")],
+                chat_model=model)
+    assert code == EXIT_NO_SUBMISSION
+    [run_dir] = (tmp_path / "runs").iterdir()
+    config = json.loads((run_dir / "run.json").read_text())["config"]
+    assert (config["mode"], config["tree"]["policy"], config["max_tokens"]) == ("tree", "uct", 100000)
+    assert config["prices"]["scripted"] == [1.0, 2.0] and config["select"]["reruns"] == 0
+    assert " tree " in capsys.readouterr().out
+
+
+def test_dollar_budget_without_a_price_is_refused(breast_cancer, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert main(["run", str(breast_cancer), "--model", "openai:my-finetune", "--max-dollars", "5"]) == EXIT_USAGE
+    assert "needs a price for 'openai:my-finetune'" in capsys.readouterr().err

@@ -4,17 +4,37 @@ from pathlib import Path
 from gome.nodes.execute import execute
 from gome.nodes.finalize import finalize
 from gome.nodes.scripts import save_script
-from gome.nodes.select import select
+from gome.nodes.select import candidates, select
+from gome.state.records import RunConfig
 from tests.fakes.scripts import PLAIN_LOGREG
 
 
-def test_select_picks_the_best_valid_candidate_across_traces():
-    results = [{"best": {"id": "a", "score": 0.91, "score_source": "harness", "submission_valid": True}},
-               {"best": {"id": "b", "score": 0.97, "score_source": "harness", "submission_valid": False}},
-               {"best": {"id": "c", "score": 0.95, "score_source": "harness", "submission_valid": True}},
-               {"best": None}]
-    assert select({"task": {"direction": "maximize"}, "trace_results": results}, None)["selected"]["id"] == "c"
-    assert select({"task": {"direction": "minimize"}, "trace_results": results}, None)["selected"]["id"] == "a"
+def record(run: Path, exp_id: str, score, **kw):
+    folder = run / "experiments" / exp_id
+    folder.mkdir(parents=True)
+    rec = {"id": exp_id, "trace": 0, "step": 0, "score": score, "score_source": "harness", "status": "ok",
+           "submission_valid": True, "buggy": False, **kw}
+    (folder / "metrics.json").write_text(json.dumps(rec))
+
+
+def test_candidates_are_the_best_valid_runs_across_traces(tmp_path):
+    record(tmp_path, "0001", 0.91)
+    record(tmp_path, "0002", 0.97, submission_valid=False)
+    record(tmp_path, "0003", 0.95, trace=1)
+    record(tmp_path, "0004", 0.99, status="error", buggy=True)
+    record(tmp_path, "0005", 0.99, score_source="self_reported")
+    record(tmp_path, "0006", 0.93, trace=2)
+    assert [c["id"] for c in candidates(tmp_path, "maximize", 3)] == ["0003", "0006", "0001"]
+    assert [c["id"] for c in candidates(tmp_path, "minimize", 2)] == ["0001", "0006"]
+
+
+def test_without_reruns_the_best_single_score_is_selected(trace_state):
+    run = Path(trace_state["run_dir"])
+    record(run, "0001", 0.91)
+    record(run, "0002", 0.95)
+    cfg = RunConfig(select={"reruns": 0}).model_dump(mode="json")
+    assert select({**trace_state, "config": cfg})["selected"]["id"] == "0002"
+    assert json.loads((run / "select.json").read_text())["selected"] == "0002"
 
 
 def test_finalize_submits_the_selected_solution(trace_state, make_runtime):
