@@ -46,7 +46,9 @@ def run_gome(
         store = SqliteStore(store_conn)
         store.setup()
         graph = build_graph(checkpointer=SqliteSaver(saver_conn), store=store)
-        run_config = {"configurable": {"thread_id": run_dir.name}, "recursion_limit": recursion_limit(config)}
+        # Every trace is one task of the fan-out superstep: the pool must hold them all, or traces wait.
+        run_config = {"configurable": {"thread_id": run_dir.name}, "recursion_limit": recursion_limit(config),
+                      "max_concurrency": config.traces + 1}
         inputs = {"task_dir": str(Path(task_dir).resolve()), "run_dir": str(run_dir),
                   "config": config.model_dump(mode="json"), "task_overrides": task_overrides or {}}
         for _namespace, mode, chunk in graph.stream(
