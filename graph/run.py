@@ -14,7 +14,8 @@ from langgraph.store.sqlite import SqliteStore
 from gome.graph.builder import build_graph, recursion_limit
 from gome.state.context import GomeContext
 from gome.state.records import RunConfig
-from gome.tools.run_folder import new_run_dir
+from gome.tools.local_executor import LocalExecutor
+from gome.tools.run_folder import new_run_dir, update_run_json
 from gome.tools.tasks import load_task
 
 DB_NAME = "checkpoints.sqlite"
@@ -40,6 +41,9 @@ def run_gome(
     task = load_task(task_dir, task_overrides)
     run_dir = Path(run_dir) if run_dir else new_run_dir(out, task.name)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if executor is None:  # one slot per trace: each runs as its own uid with its share of CPU and memory
+        executor = LocalExecutor(slots=config.traces)
+    update_run_json(run_dir, isolation=getattr(executor, "isolation", type(executor).__name__))
     db = str(run_dir / DB_NAME)
     with closing(sqlite3.connect(db, check_same_thread=False)) as saver_conn, \
             closing(sqlite3.connect(db, check_same_thread=False, isolation_level=None)) as store_conn:

@@ -31,6 +31,7 @@ class RunResult:
     stderr_bytes: int = 0
     artifacts: list[str] = field(default_factory=list)  # regular files the script left in its folder
     detail: str = ""  # why it ended, in words
+    isolation: str = ""  # the isolation chain it ran under, e.g. "bwrap+cgroup-v1+uid+rlimits"
 
     @property
     def ok(self) -> bool:

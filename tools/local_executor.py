@@ -1,15 +1,18 @@
-"""The first local sandbox: a child process in its own session, killed as a group, output capped in memory.
+"""The local sandbox: the strongest isolation chain the machine allows, a wall-clock limit that kills every
+process of the run, output capped in memory, a scrubbed environment and a thread cap.
 
-It contains what a plain process group can contain: a wall-clock timeout that kills the script and the children
-it left in its group, bounded output, a scrubbed environment and a thread cap. A script that calls setsid
-escapes the group kill, and a root script can write to files marked read-only; the hardened executor
-(bubblewrap, cgroups) closes those.
+With bubblewrap, cgroups and a non-root uid (see gome.tools.isolation) a script sees only /usr, the Python
+install, the public data (read-only, /data) and its own folder (/work); it has no network, a capped /tmp, and
+its memory, processes and CPU are limited. Without them it falls back one level at a time (recorded, warned
+once); the last level is a process group in its own session.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -17,7 +20,20 @@ import threading
 import time
 from pathlib import Path
 
+from gome.tools.cgroups import CgroupLimits, RunCgroup
 from gome.tools.executor import Limits, RunResult
+from gome.tools.isolation import (
+    SANDBOX_DATA,
+    SLOT_UID_BASE,
+    Isolation,
+    bwrap_args,
+    join_cgroups_args,
+    prlimit_args,
+    probe,
+    setpriv_args,
+)
+
+log = logging.getLogger("gome")
 
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE", re.I)
 SECRET_PREFIXES = ("OPENAI_", "ANTHROPIC_", "AZURE_", "AWS_", "GOOGLE_", "GCP_", "HF_", "HUGGING", "LANGSMITH_",
@@ -79,47 +95,137 @@ def _kill_group(pgid: int) -> None:
 
 
 class LocalExecutor:
-    """Runs `python script` in its own session with `workdir` as the current folder."""
+    """Runs `python script` with the strongest isolation the machine allows (see gome.tools.isolation).
 
-    def __init__(self, python: str | None = None):
+    slots: how many runs may go at once; each gets uid SLOT_UID_BASE + slot, 1/slots of the CPUs and of the
+    memory budget, and (with `gpus`) its own CUDA_VISIBLE_DEVICES. A run waits for a free slot.
+    isolation: "auto" (strongest available), or "none" (a process group only: tests and debugging).
+    """
+
+    def __init__(self, python: str | None = None, *, slots: int = 1, isolation: str = "auto",
+                 memory_bytes: int | None = None, pids: int = 512, cpus: float | None = None,
+                 allow_network: bool = False, tmp_bytes: int = 1 << 30, file_bytes: int = 8 << 30,
+                 gpus: list[str] | None = None):
         self.python = python or sys.executable
+        self.slots = max(1, slots)
+        self.iso = probe(self.python) if isolation == "auto" else Isolation(missing=("isolation turned off",))
+        total_memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        self.memory_bytes = memory_bytes or int(total_memory * 0.8 / self.slots)
+        self.cpus = cpus or max((os.cpu_count() or 1) / self.slots, 0.5)
+        self.pids, self.allow_network, self.tmp_bytes, self.file_bytes = pids, allow_network, tmp_bytes, file_bytes
+        self.gpus = gpus or []
+        self._free = list(range(self.slots))
+        self._cond = threading.Condition()
+        if not self.iso.full:
+            _warn_once(self.iso)
+
+    @property
+    def isolation(self) -> str:
+        return self.iso.level
+
+    def _acquire(self) -> int:
+        with self._cond:
+            while not self._free:
+                self._cond.wait()
+            return self._free.pop(0)
+
+    def _release(self, slot: int) -> None:
+        with self._cond:
+            self._free.append(slot)
+            self._cond.notify()
 
     def run(self, script: Path, workdir: Path, data_dir: Path, limits: Limits, env: dict[str, str] | None = None
             ) -> RunResult:
-        workdir = Path(workdir)
-        extra = {"GOME_DATA_DIR": str(data_dir), **(env or {})}
+        slot = self._acquire()
+        try:
+            return self._run(slot, Path(script), Path(workdir), Path(data_dir), limits, env or {})
+        finally:
+            self._release(slot)
+
+    def _command(self, slot: int, script: Path, workdir: Path, data_dir: Path, limits: Limits,
+                 cgroup: RunCgroup | None) -> tuple[list[str], dict[str, str]]:
+        iso, uid = self.iso, SLOT_UID_BASE + slot
+        inside = {"GOME_DATA_DIR": str(data_dir)}
+        argv = [self.python, script.name if iso.bwrap else str(script)]
+        if iso.setpriv:
+            os.chown(workdir, uid, uid)
+            argv = [*setpriv_args(iso.setpriv, uid), *argv]
+        if iso.bwrap:
+            gpus = [self.gpus[slot % len(self.gpus)]] if self.gpus else None
+            argv = [*bwrap_args(iso.bwrap, workdir, data_dir, allow_network=self.allow_network,
+                                tmp_bytes=self.tmp_bytes, gpus=gpus), *argv]
+            inside = {"GOME_DATA_DIR": SANDBOX_DATA, "HOME": "/tmp", "TMPDIR": "/tmp"}
+        if iso.prlimit:
+            cpu_seconds = int(limits.timeout_s * max(self.cpus, 1) + 60)
+            argv = [*prlimit_args(iso.prlimit, file_bytes=self.file_bytes, cpu_seconds=cpu_seconds), *argv]
+        if cgroup is not None:
+            argv = [*join_cgroups_args(cgroup.procs_files()), *argv]
+        if self.gpus:
+            inside["CUDA_VISIBLE_DEVICES"] = self.gpus[slot % len(self.gpus)]
+        return argv, inside
+
+    def _run(self, slot: int, script: Path, workdir: Path, data_dir: Path, limits: Limits, env: dict[str, str]
+             ) -> RunResult:
+        cgroup = None
+        if self.iso.cgroup:
+            cgroup = RunCgroup(f"{os.getpid()}-{slot}-{secrets.token_hex(4)}",
+                               CgroupLimits(self.memory_bytes, self.pids, self.cpus), self.iso.cgroup)
+            cgroup.create()
+        argv, inside = self._command(slot, script, workdir, data_dir, limits, cgroup)
         out, err = CappedBuffer(limits.max_output_bytes), CappedBuffer(limits.max_output_bytes)
         start = time.monotonic()
-        proc = subprocess.Popen(
-            [self.python, str(script)], cwd=workdir, env=scrubbed_env(limits.threads, extra),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-        pumps = [threading.Thread(target=_pump, args=(s, b), daemon=True)
-                 for s, b in ((proc.stdout, out), (proc.stderr, err))]
-        for t in pumps:
-            t.start()
         timed_out = False
         try:
-            proc.wait(timeout=limits.timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+            proc = subprocess.Popen(
+                argv, cwd=workdir, env=scrubbed_env(limits.threads, {**env, **inside}), stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+            pumps = [threading.Thread(target=_pump, args=(s, b), daemon=True)
+                     for s, b in ((proc.stdout, out), (proc.stderr, err))]
+            for t in pumps:
+                t.start()
+            try:
+                proc.wait(timeout=limits.timeout_s)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            finally:
+                # Everything the script started dies with the run: its group, and with a cgroup every process
+                # in it (setsid escapes a group kill, not a cgroup).
+                _kill_group(proc.pid)
+                if cgroup is not None:
+                    cgroup.kill()
+                proc.wait()
+            runtime = time.monotonic() - start
+            for t in pumps:
+                t.join(timeout=5)
+            oom = cgroup.oom_killed() if cgroup is not None else False
         finally:
-            # The group dies whatever happened: children left behind must not outlive the run.
-            _kill_group(proc.pid)
-            proc.wait()
-        runtime = time.monotonic() - start
-        for t in pumps:
-            t.join(timeout=5)
-        status, detail = _classify(proc.returncode, timed_out, err.text(), limits)
+            if cgroup is not None:
+                cgroup.kill()
+                cgroup.remove()
+        status, detail = _classify(proc.returncode, timed_out, err.text(), limits, oom)
         return RunResult(
             status=status, returncode=proc.returncode, runtime_s=round(runtime, 3), stdout=out.text(),
             stderr=err.text(), stdout_bytes=out.total, stderr_bytes=err.total, detail=detail,
-            artifacts=sorted(p.name for p in workdir.iterdir() if p.is_file() and not p.is_symlink()))
+            artifacts=sorted(p.name for p in workdir.iterdir() if p.is_file() and not p.is_symlink()),
+            isolation=self.iso.level)
 
 
-def _classify(rc: int, timed_out: bool, stderr: str, limits: Limits) -> tuple[str, str]:
+_warned: set[str] = set()
+
+
+def _warn_once(iso: Isolation) -> None:
+    if iso.level not in _warned:
+        _warned.add(iso.level)
+        log.warning("gome: scripts run with isolation %s, weaker than the full chain: %s", iso.level,
+                    "; ".join(iso.missing))
+
+
+def _classify(rc: int, timed_out: bool, stderr: str, limits: Limits, oom: bool = False) -> tuple[str, str]:
     if timed_out:
         return "timeout", f"killed after the {limits.timeout_s:g} s wall-clock limit"
     tail = stderr[-4000:]
+    if oom:
+        return "oom", "killed by the memory limit of its cgroup"
     if any(m in tail for m in OOM_MARKERS):
         return "oom", "ran out of memory"
     if rc == 0:

@@ -1,0 +1,158 @@
+"""What isolation this machine allows, probed once, and the command line that applies it.
+
+The strongest chain is:  sh (joins the run's cgroups) -> prlimit (file size, core, open files, CPU time) ->
+bubblewrap (new pid, net, ipc, uts and mount namespaces: /usr and the Python install read-only, the public data
+read-only at /data, the experiment folder writable at /work, a size-capped tmpfs /tmp) -> setpriv (a non-root
+uid per slot, no new privileges) -> python.
+
+Each link is probed by really running `python -c pass` through it; a missing one is dropped (one level weaker),
+named in `Isolation.missing`, recorded in run.json and warned about once.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gome.tools import cgroups
+
+SLOT_UID_BASE = 61000  # slot i runs as uid/gid 61000 + i
+SANDBOX_WORK, SANDBOX_DATA = "/work", "/data"
+ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf")
+NET_ETC_FILES = ("/etc/resolv.conf", "/etc/hosts", "/etc/ssl", "/etc/ca-certificates")
+GPU_DEVICES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset")
+
+
+@dataclass(frozen=True)
+class Isolation:
+    bwrap: str | None = None
+    cgroup: str | None = None  # "v1" or "v2"
+    setpriv: str | None = None  # uid drop (root only)
+    prlimit: str | None = None
+    missing: tuple[str, ...] = field(default_factory=tuple)  # why each absent link is absent
+
+    @property
+    def level(self) -> str:
+        parts = [p for p, on in (("bwrap", self.bwrap), (f"cgroup-{self.cgroup}", self.cgroup),
+                                 ("uid", self.setpriv), ("rlimits", self.prlimit)) if on]
+        return "+".join(parts) or "process-group"
+
+    @property
+    def full(self) -> bool:
+        return not self.missing
+
+
+def python_roots(python: str = sys.executable) -> list[str]:
+    """Folders the interpreter and its packages live in (a venv and the Python it points at)."""
+    roots = {sys.prefix, sys.base_prefix, str(Path(python).resolve().parent.parent)}
+    return sorted(r for r in roots if r and r != "/" and not r.startswith("/usr"))
+
+
+def bwrap_args(bwrap: str, workdir: Path, data_dir: Path, *, allow_network: bool, tmp_bytes: int,
+               gpus: list[str] | None = None) -> list[str]:
+    args = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
+            "--new-session", "--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        p = Path("/") / name
+        if p.is_symlink():
+            args += ["--symlink", os.readlink(p), str(p)]
+        elif p.is_dir():
+            args += ["--ro-bind", str(p), str(p)]
+    for f in ETC_FILES + (NET_ETC_FILES if allow_network else ()):
+        if os.path.exists(f):
+            args += ["--ro-bind", f, f]
+    made: set[str] = set()
+    for root in python_roots():
+        for parent in reversed(Path(root).parents[:-1]):  # traversable parents even where the host's are 0700
+            if str(parent) not in made:
+                args += ["--perms", "0755", "--dir", str(parent)]
+                made.add(str(parent))
+        args += ["--ro-bind", root, root]
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
+             "--size", str(tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp",
+             "--ro-bind", str(data_dir), SANDBOX_DATA, "--bind", str(workdir), SANDBOX_WORK,
+             "--chdir", SANDBOX_WORK]
+    if not allow_network:
+        args.append("--unshare-net")
+    for gpu in gpus or []:
+        for dev in (f"/dev/nvidia{gpu}", *GPU_DEVICES):
+            if os.path.exists(dev):
+                args += ["--dev-bind", dev, dev]
+    return [*args, "--"]
+
+
+def setpriv_args(setpriv: str, uid: int) -> list[str]:
+    return [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs", "--"]
+
+
+def prlimit_args(prlimit: str, *, file_bytes: int, cpu_seconds: int, nofile: int = 4096) -> list[str]:
+    return [prlimit, f"--fsize={file_bytes}", "--core=0", f"--nofile={nofile}", f"--cpu={cpu_seconds}", "--"]
+
+
+def join_cgroups_args(procs_files: list[str]) -> list[str]:
+    """`sh -c` that moves itself into the run's cgroups, then execs the rest of the chain."""
+    writes = "; ".join(f"echo $$ > {shlex.quote(f)}" for f in procs_files)
+    return ["/bin/sh", "-c", f'{writes} && exec "$@"', "gome-sandbox"]
+
+
+def _works(argv: list[str], timeout: float = 20) -> tuple[bool, str]:
+    try:
+        out = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, f"{type(e).__name__}: {e}"
+    detail = (out.stderr or out.stdout).decode(errors="replace").strip().splitlines()
+    return out.returncode == 0, (detail[-1] if detail else f"exit {out.returncode}")
+
+
+@functools.lru_cache(maxsize=4)
+def probe(python: str = sys.executable, allowed: tuple[str, ...] = ("bwrap", "cgroup", "uid", "rlimits")
+          ) -> Isolation:
+    """Find, by running `python -c pass` through each link, the strongest chain this machine allows."""
+    missing: list[str] = []
+    found: dict[str, str | None] = {"bwrap": None, "cgroup": None, "setpriv": None, "prlimit": None}
+    scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"gome-probe-{os.getpid()}"
+    scratch.mkdir(exist_ok=True)
+    try:
+        if "bwrap" in allowed:
+            bwrap = shutil.which("bwrap")
+            if not bwrap:
+                missing.append("bwrap: not installed (Debian package `bubblewrap`)")
+            else:
+                ok, why = _works([*bwrap_args(bwrap, scratch, scratch, allow_network=False, tmp_bytes=1 << 20),
+                                  python, "-c", "pass"])
+                found["bwrap"] = bwrap if ok else None
+                if not ok:
+                    missing.append(f"bwrap: installed but cannot create namespaces here ({why})")
+        if "cgroup" in allowed:
+            found["cgroup"] = cgroups.detect()
+            if not found["cgroup"]:
+                missing.append("cgroup: no writable memory+pids+cpu controllers (v2 or v1); run as root?")
+        if "uid" in allowed:
+            setpriv = shutil.which("setpriv")
+            if os.geteuid() != 0:
+                missing.append("uid: not root, so scripts run as the current user")
+            elif not setpriv:
+                missing.append("uid: setpriv (util-linux) not found")
+            else:
+                os.chmod(scratch, 0o777)
+                prefix = bwrap_args(found["bwrap"], scratch, scratch, allow_network=False, tmp_bytes=1 << 20) \
+                    if found["bwrap"] else []
+                ok, why = _works([*prefix, *setpriv_args(setpriv, SLOT_UID_BASE), python, "-c", "import sys"])
+                found["setpriv"] = setpriv if ok else None
+                if not ok:
+                    missing.append(f"uid: Python is not usable by uid {SLOT_UID_BASE} ({why}); install it where "
+                                   "other users can read it (e.g. a venv under /opt), or install bubblewrap")
+        if "rlimits" in allowed:
+            found["prlimit"] = shutil.which("prlimit")
+            if not found["prlimit"]:
+                missing.append("rlimits: prlimit (util-linux) not found")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return Isolation(bwrap=found["bwrap"], cgroup=found["cgroup"], setpriv=found["setpriv"],
+                     prlimit=found["prlimit"], missing=tuple(missing))
