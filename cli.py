@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 
 from gome.state.records import ModelSpec, RunConfig
+from gome.tools.e2b_executor import E2BUnavailable
 from gome.tools.llm import ModelConfigError, make_chat_model, resolve_spec
 from gome.tools.metrics import ScoringError
 from gome.tools.run_folder import new_run_dir, update_run_json
@@ -62,7 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--direction", choices=["maximize", "minimize"])
     r.add_argument("--id-column")
     r.add_argument("--target", action="append", dest="target_columns", help="target column (repeatable)")
+    r.add_argument("--executor", choices=["local", "e2b"], default="local",
+                   help="where scripts run: the local sandbox, or e2b cloud sandboxes (needs E2B_API_KEY)")
+    r.add_argument("--allow-network", action="store_true", help="let scripts reach the network (off by default)")
+    r.add_argument("--memory", type=float, help="GiB of memory per script (default: 80%% of RAM / traces)")
     r.add_argument("--json", action="store_true", help="print progress events as JSON lines")
+    sub.add_parser("doctor", help="show which sandbox isolation works on this machine, and why")
     g = sub.add_parser("grade", help="score a submission against a task's hidden answers (private/answers.csv)")
     g.add_argument("task_dir")
     g.add_argument("submission", help="submission CSV, or a run folder (uses its best/submission.csv)")
@@ -120,6 +126,11 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
             tree={"policy": args.tree_policy}, select={"top_k": args.top_k, "reruns": args.reruns})
         if config.max_dollars and spec.model and config.price_of(spec.model) is None:
             raise ValueError(f"--max-dollars needs a price for {spec.model!r}: pass --price NAME=IN,OUT")
+        if executor is None:
+            executor = make_executor(args, config.traces)
+    except E2BUnavailable as e:
+        print(f"gome: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except (ModelConfigError, ValueError) as e:
         print(f"gome: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -151,6 +162,38 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
     return EXIT_OK
 
 
+def make_executor(args, traces: int):
+    if args.executor == "e2b":
+        from gome.tools.e2b_executor import E2BExecutor
+
+        return E2BExecutor(allow_network=args.allow_network)
+    from gome.tools.local_executor import LocalExecutor
+
+    memory = int(args.memory * (1 << 30)) if args.memory else None
+    return LocalExecutor(slots=traces, allow_network=args.allow_network, memory_bytes=memory)
+
+
+def cmd_doctor() -> int:
+    """What the local sandbox can use here, link by link, and what e2b needs."""
+    import importlib.util
+    import os
+
+    from gome.tools.isolation import probe
+
+    iso = probe()
+    print(f"isolation level: {iso.level}{'' if iso.full else '  (weaker than the full chain)'}")
+    for name, value in (("bubblewrap (namespaces, read-only mounts, no network)", iso.bwrap),
+                        ("cgroup (memory, pids, CPU; kills every process)", iso.cgroup and f"cgroup {iso.cgroup}"),
+                        ("non-root uid per slot", iso.setpriv), ("rlimits (file size, core, CPU time)", iso.prlimit)):
+        print(f"  {'ok ' if value else 'no '} {name}: {value or 'missing'}")
+    for why in iso.missing:
+        print(f"      why: {why}")
+    has_sdk = importlib.util.find_spec("e2b_code_interpreter") is not None
+    print(f"e2b: SDK {'installed' if has_sdk else 'missing (pip install gome[e2b])'}, "
+          f"E2B_API_KEY {'set' if os.environ.get('E2B_API_KEY') else 'not set'}")
+    return EXIT_OK if iso.full else EXIT_NO_SUBMISSION
+
+
 def cmd_grade(args) -> int:
     task_dir = Path(args.task_dir).resolve()
     answers = Path(args.answers) if args.answers else find_data_dir(task_dir).parent / "private" / "answers.csv"
@@ -175,6 +218,8 @@ def main(argv: list[str] | None = None, *, chat_model=None, executor=None) -> in
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return cmd_run(args, chat_model=chat_model, executor=executor)
+    if args.command == "doctor":
+        return cmd_doctor()
     return cmd_grade(args)
 
 

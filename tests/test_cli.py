@@ -155,3 +155,19 @@ def test_dollar_budget_without_a_price_is_refused(breast_cancer, monkeypatch, ca
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     assert main(["run", str(breast_cancer), "--model", "openai:my-finetune", "--max-dollars", "5"]) == EXIT_USAGE
     assert "needs a price for 'openai:my-finetune'" in capsys.readouterr().err
+
+
+def test_doctor_reports_each_link_of_the_sandbox(capsys):
+    from gome.tools.isolation import probe
+
+    code = main(["doctor"])
+    out = capsys.readouterr().out
+    assert out.startswith(f"isolation level: {probe().level}")
+    assert "bubblewrap" in out and "cgroup" in out and "non-root uid" in out and "e2b:" in out
+    assert code == (EXIT_OK if probe().full else EXIT_NO_SUBMISSION)
+
+
+def test_e2b_without_a_key_is_a_clear_usage_error(breast_cancer, monkeypatch, capsys):
+    monkeypatch.delenv("E2B_API_KEY", raising=False)
+    code = main(["run", str(breast_cancer), "--executor", "e2b"], chat_model=ScriptedChatModel(replies=[]))
+    assert code == EXIT_USAGE and "E2B_API_KEY" in capsys.readouterr().err
