@@ -10,6 +10,7 @@ import os
 import socket
 import textwrap
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,10 +57,8 @@ SCRIPTS = [
         import os
         for path in ("/etc/gome-hostile", os.path.expanduser("~/gome-hostile"), "/root/gome-hostile",
                      "/usr/gome-hostile"):
-            try:
+            try:  # a write into the sandbox's own throwaway root is harmless: the host snapshot judges
                 open(path, "w").write("x")
-                if not path.startswith("/tmp"):
-                    print("BREACH wrote", path)
             except OSError:
                 pass
     """, ("ok",)),
@@ -110,8 +109,16 @@ SCRIPTS = [
 ]
 
 
-def leftovers(marker: str) -> list[int]:
-    """Host pids of live processes that still carry the run's marker in their environment."""
+def leftovers(marker: str, settle_s: float = 2.0) -> list[int]:
+    """Host pids of live processes that still carry the run's marker in their environment, after giving
+    processes already sent SIGKILL up to `settle_s` to finish dying."""
+    deadline = time.monotonic() + settle_s
+    while (found := _marked(marker)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
+def _marked(marker: str) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -185,5 +192,20 @@ def check(executor, hostile: Hostile, base: Path, timeout_s: float = 5.0) -> dic
                 pass
     if len(res.stdout) > 2 * 64_000:
         problems.append(f"stdout not capped ({len(res.stdout)} chars kept)")
+    _clean_up(marker)
     return {"name": hostile.name, "status": res.status, "contained": not problems, "problems": problems,
             "runtime_s": res.runtime_s, "isolation": res.isolation}
+
+
+def _clean_up(marker: str) -> None:
+    """Undo what an uncontained script did (weak levels only), so a benchmark leaves the host as it found it."""
+    for pid in _marked(marker):
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+    for folder in ("/etc", "/usr", "/root", str(Path.home())):
+        try:
+            (Path(folder) / "gome-hostile").unlink()
+        except OSError:
+            pass

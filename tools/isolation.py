@@ -137,17 +137,17 @@ def probe(python: str = sys.executable, allowed: tuple[str, ...] = ("bwrap", "cg
             setpriv = shutil.which("setpriv")
             if os.geteuid() != 0:
                 missing.append("uid: not root, so scripts run as the current user")
+            elif not found["bwrap"]:  # without our own mount tree, 0700 parents (/root, mkdtemp) lock the uid out
+                missing.append("uid: needs bubblewrap, to give the script a tree its uid can read")
             elif not setpriv:
                 missing.append("uid: setpriv (util-linux) not found")
             else:
                 os.chmod(scratch, 0o777)
-                prefix = bwrap_args(found["bwrap"], scratch, scratch, allow_network=False, tmp_bytes=1 << 20) \
-                    if found["bwrap"] else []
+                prefix = bwrap_args(found["bwrap"], scratch, scratch, allow_network=False, tmp_bytes=1 << 20)
                 ok, why = _works([*prefix, *setpriv_args(setpriv, SLOT_UID_BASE), python, "-c", "import sys"])
                 found["setpriv"] = setpriv if ok else None
                 if not ok:
-                    missing.append(f"uid: Python is not usable by uid {SLOT_UID_BASE} ({why}); install it where "
-                                   "other users can read it (e.g. a venv under /opt), or install bubblewrap")
+                    missing.append(f"uid: Python is not usable by uid {SLOT_UID_BASE} inside the sandbox ({why})")
         if "rlimits" in allowed:
             found["prlimit"] = shutil.which("prlimit")
             if not found["prlimit"]:

@@ -99,16 +99,20 @@ class LocalExecutor:
 
     slots: how many runs may go at once; each gets uid SLOT_UID_BASE + slot, 1/slots of the CPUs and of the
     memory budget, and (with `gpus`) its own CUDA_VISIBLE_DEVICES. A run waits for a free slot.
-    isolation: "auto" (strongest available), or "none" (a process group only: tests and debugging).
+    isolation: "auto" (strongest available), "none" (a process group only: tests and debugging), or an
+    Isolation from gome.tools.isolation.probe(allowed=...) to pick links.
     """
 
-    def __init__(self, python: str | None = None, *, slots: int = 1, isolation: str = "auto",
+    def __init__(self, python: str | None = None, *, slots: int = 1, isolation: str | Isolation = "auto",
                  memory_bytes: int | None = None, pids: int = 512, cpus: float | None = None,
                  allow_network: bool = False, tmp_bytes: int = 1 << 30, file_bytes: int = 8 << 30,
                  gpus: list[str] | None = None):
         self.python = python or sys.executable
         self.slots = max(1, slots)
-        self.iso = probe(self.python) if isolation == "auto" else Isolation(missing=("isolation turned off",))
+        if isinstance(isolation, Isolation):
+            self.iso = isolation
+        else:
+            self.iso = probe(self.python) if isolation == "auto" else Isolation(missing=("isolation turned off",))
         total_memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         self.memory_bytes = memory_bytes or int(total_memory * 0.8 / self.slots)
         self.cpus = cpus or max((os.cpu_count() or 1) / self.slots, 0.5)

@@ -1,30 +1,14 @@
-import os
 import textwrap
 import uuid
 
 import pytest
 
+from gome.evals.hostile import leftovers
 from gome.tools.executor import Executor, Limits
 from gome.tools.local_executor import CappedBuffer, LocalExecutor
 
 # Every behaviour here must hold at the strongest isolation this machine allows and with none at all.
 LEVELS = ["auto", "none"]
-
-
-def leftovers(marker: str) -> list[int]:
-    """Host pids of processes still carrying the run's marker in their environment (namespaces or not)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    if marker.encode() in f.read():
-                        with open(f"/proc/{entry}/stat") as s:
-                            if s.read().split(")")[-1].split()[0] != "Z":
-                                found.append(int(entry))
-            except OSError:
-                continue
-    return found
 
 
 def run(tmp_path, code: str, isolation="auto", env=None, **limits):
