@@ -67,17 +67,17 @@ def bwrap_args(bwrap: str, workdir: Path, data_dir: Path, *, allow_network: bool
     for f in ETC_FILES + (NET_ETC_FILES if allow_network else ()):
         if os.path.exists(f):
             args += ["--ro-bind", f, f]
-    made: set[str] = set()
+    # /tmp before the Python binds: a venv under /tmp must be mounted on top of the tmpfs, not hidden by it.
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
+             "--size", str(tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
+    made: set[str] = {"/tmp"}
     for root in python_roots():
         for parent in reversed(Path(root).parents[:-1]):  # traversable parents even where the host's are 0700
             if str(parent) not in made:
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(str(parent))
         args += ["--ro-bind", root, root]
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
-             "--size", str(tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp",
-             "--ro-bind", str(data_dir), SANDBOX_DATA, "--bind", str(workdir), SANDBOX_WORK,
-             "--chdir", SANDBOX_WORK]
+    args += ["--ro-bind", str(data_dir), SANDBOX_DATA, "--bind", str(workdir), SANDBOX_WORK, "--chdir", SANDBOX_WORK]
     if not allow_network:
         args.append("--unshare-net")
     for gpu in gpus or []:
