@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--memory", type=float, help="GiB of memory per script (default: 80%% of RAM / traces)")
     r.add_argument("--json", action="store_true", help="print progress events as JSON lines")
     sub.add_parser("doctor", help="show which sandbox isolation works on this machine, and why")
+    rep = sub.add_parser("report", help="write report.html and report.md for a run folder (running, crashed or done)")
+    rep.add_argument("run_dir")
     g = sub.add_parser("grade", help="score a submission against a task's hidden answers (private/answers.csv)")
     g.add_argument("task_dir")
     g.add_argument("submission", help="submission CSV, or a run folder (uses its best/submission.csv)")
@@ -151,6 +153,7 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
     except Exception as e:  # a bug or a broken disk: say where the work is, keep the traceback in the run
         (run_dir / "crash.txt").write_text(traceback.format_exc())
         update_run_json(run_dir, status="crashed", message=f"{type(e).__name__}: {e}")
+        cmd_report(str(run_dir))
         print(f"gome: the run crashed ({type(e).__name__}: {e}); traceback in {run_dir / 'crash.txt'}; "
               f"every finished experiment is in {run_dir}", file=sys.stderr)
         return EXIT_NO_SUBMISSION
@@ -194,6 +197,18 @@ def cmd_doctor() -> int:
     return EXIT_OK if iso.full else EXIT_NO_SUBMISSION
 
 
+def cmd_report(run_dir: str) -> int:
+    from gome.tools.report import write_report
+
+    if not (Path(run_dir) / "run.json").is_file():
+        print(f"gome: {run_dir} is not a run folder (no run.json)", file=sys.stderr)
+        return EXIT_USAGE
+    page, md = write_report(run_dir)
+    print(page)
+    print(md)
+    return EXIT_OK
+
+
 def cmd_grade(args) -> int:
     task_dir = Path(args.task_dir).resolve()
     answers = Path(args.answers) if args.answers else find_data_dir(task_dir).parent / "private" / "answers.csv"
@@ -220,6 +235,8 @@ def main(argv: list[str] | None = None, *, chat_model=None, executor=None) -> in
         return cmd_run(args, chat_model=chat_model, executor=executor)
     if args.command == "doctor":
         return cmd_doctor()
+    if args.command == "report":
+        return cmd_report(args.run_dir)
     return cmd_grade(args)
 
 

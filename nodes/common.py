@@ -39,7 +39,7 @@ def context_of(runtime: Runtime[GomeContext] | None) -> GomeContext:
 def llm(state: dict, runtime: Runtime[GomeContext] | None, node: str) -> LLMCaller:
     """The node's LLM access; the chat model comes from the context, else it is built from the run config."""
     model = context_of(runtime).chat_model or make_chat_model(ModelSpec(**state["config"].get("model", {})))
-    return LLMCaller(model, node, ledger=Ledger.of(state["run_dir"]))
+    return LLMCaller(model, node, ledger=Ledger.of(state["run_dir"]), trace=state.get("trace"))
 
 
 def executor(runtime: Runtime[GomeContext] | None) -> Executor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -11,8 +12,11 @@ from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState, add_usage
 from gome.state.records import Task
 from gome.tools.metrics import ScoringError
+from gome.tools.report import write_report
 from gome.tools.run_folder import promote_best, update_run_json
 from gome.tools.submission import check_submission
+
+log = logging.getLogger("gome")
 
 
 def finalize(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> dict:
@@ -34,4 +38,8 @@ def finalize(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> d
             status, message = "no_valid_submission", f"selected submission failed its final check: {e}"
     update_run_json(run_dir, status=status, message=message, stopped_by=stops, usage=usage,
                     finished_at=time.time(), selected=selected)
+    try:
+        write_report(run_dir)
+    except Exception as e:  # a report that fails to render must not cost the run its result
+        log.warning("gome: the report could not be written: %s: %s", type(e).__name__, e)
     return {"status": status, "message": message}

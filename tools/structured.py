@@ -124,10 +124,11 @@ def extract_code(text: str) -> str | None:
 class LLMCaller:
     """One node's access to the chat model: typed decisions, scripts, and the usage they cost."""
 
-    def __init__(self, model, node: str, ledger: Ledger | None = None):
+    def __init__(self, model, node: str, ledger: Ledger | None = None, trace: int | None = None):
         self.model = model
         self.node = node
         self.ledger = ledger
+        self.trace = trace
         self.usage: dict[str, float] = {"llm_calls": 0, "input_tokens": 0, "output_tokens": 0, "llm_seconds": 0.0,
                                         "llm_failures": 0}
         self.errors: list[str] = []
@@ -143,9 +144,10 @@ class LLMCaller:
             self.usage["llm_failures"] += 1
             self.errors.append(f"{method}: {error}"[:500])
         if self.ledger is not None:
-            self.ledger.add({"node": self.node, "model": str(_model_key(self.model)[1]), "method": method, "ok": ok,
-                             "seconds": round(seconds, 3), "input_tokens": meta.get("input_tokens", 0),
-                             "output_tokens": meta.get("output_tokens", 0), "error": error[:300], "at": time.time()})
+            self.ledger.add({
+                "node": self.node, "trace": self.trace, "model": str(_model_key(self.model)[1]), "method": method,
+                "ok": ok, "seconds": round(seconds, 3), "input_tokens": meta.get("input_tokens", 0),
+                "output_tokens": meta.get("output_tokens", 0), "error": error[:300], "at": time.time()})
 
     def _invoke(self, runnable, messages, method: str):
         t0 = time.monotonic()
