@@ -13,11 +13,11 @@ from gome.state.records import ModelSpec, RunConfig
 from gome.tools.e2b_executor import E2BUnavailable
 from gome.tools.llm import ModelConfigError, make_chat_model, resolve_spec
 from gome.tools.metrics import ScoringError
-from gome.tools.run_folder import new_run_dir, update_run_json
+from gome.tools.run_folder import new_run_dir, read_json, update_run_json
 from gome.tools.submission import grade
 from gome.tools.tasks import TaskError, find_data_dir, load_task
 
-EXIT_OK, EXIT_NO_SUBMISSION, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_NO_SUBMISSION, EXIT_USAGE, EXIT_PAUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([hms]?)")
 
 
@@ -67,7 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where scripts run: the local sandbox, or e2b cloud sandboxes (needs E2B_API_KEY)")
     r.add_argument("--allow-network", action="store_true", help="let scripts reach the network (off by default)")
     r.add_argument("--memory", type=float, help="GiB of memory per script (default: 80%% of RAM / traces)")
+    r.add_argument("--db", help="postgresql://... for the checkpointer and store (default: SQLite in the run)")
+    r.add_argument("--review", action="store_true", help="pause before each new script runs, for approval")
     r.add_argument("--json", action="store_true", help="print progress events as JSON lines")
+    res = sub.add_parser("resume", help="continue a run that was killed, crashed, interrupted or paused")
+    res.add_argument("run_dir")
+    res.add_argument("--model", help="override the run's model (provider:name)")
+    res.add_argument("--base-url")
+    res.add_argument("--db", help="the run's postgresql:// URL, when it used Postgres")
+    res.add_argument("--json", action="store_true")
+    answer = res.add_mutually_exclusive_group()
+    answer.add_argument("--approve", action="store_true", help="review: run the script as it is")
+    answer.add_argument("--reject", action="store_true", help="review: skip the script (costs the step)")
+    answer.add_argument("--edit", metavar="FILE", help="review: run FILE's code instead")
     sub.add_parser("doctor", help="show which sandbox isolation works on this machine, and why")
     rep = sub.add_parser("report", help="write report.html and report.md for a run folder (running, crashed or done)")
     rep.add_argument("run_dir")
@@ -76,20 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("submission", help="submission CSV, or a run folder (uses its best/submission.csv)")
     g.add_argument("--answers", help="answers CSV (default: TASK_DIR/private/answers.csv)")
     return p
-
-
-def _progress(event: dict) -> str:
-    score = "-" if event.get("score") is None else f"{event['score']:.5g}"
-    if event.get("score_source") == "self_reported":
-        score += "(self)"
-    best = "-" if event.get("best") is None else f"{event['best']:.5g}"
-    verdict = "NEW BEST" if event.get("improved_best") else ("accept" if event.get("accepted") else "reject")
-    line = (f"[{event['step']:>3}/{event.get('budget')}] trace {event['trace']} exp {event['id']} "
-            f"{event.get('mode', 'gradient')[:4]} {event['status']:<9} {event.get('runtime_s', 0):6.1f}s "
-            f"score {score:<10} {verdict:<8} best {best:<9} {str(event.get('hypothesis'))[:60]}")
-    if event.get("switch"):
-        line += f"\n      mode switch: {event['switch']}"
-    return line
 
 
 def parse_prices(items: list[str]) -> dict[str, tuple[float, float]]:
@@ -125,7 +123,8 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
             script_timeout_s=args.script_timeout, threads=args.threads, seed=args.seed, model=spec,
             max_tokens=args.max_tokens, max_dollars=args.max_dollars,
             prices={**RunConfig().prices, **parse_prices(args.price)},
-            tree={"policy": args.tree_policy}, select={"top_k": args.top_k, "reruns": args.reruns})
+            tree={"policy": args.tree_policy}, select={"top_k": args.top_k, "reruns": args.reruns},
+            review=args.review)
         if config.max_dollars and spec.model and config.price_of(spec.model) is None:
             raise ValueError(f"--max-dollars needs a price for {spec.model!r}: pass --price NAME=IN,OUT")
         if executor is None:
@@ -137,32 +136,84 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
         print(f"gome: {e}", file=sys.stderr)
         return EXIT_USAGE
 
-    def on_event(event: dict) -> None:
-        print(json.dumps(event) if args.json else _progress(event), flush=True)
-
     print(f"gome: {task.name} ({task.metric}, {task.direction}); mode {args.mode}, {args.traces} trace(s), "
           f"{args.steps} steps, {args.time:g} s budget", file=sys.stderr)
     run_dir = new_run_dir(args.out, task.name)
+    update_run_json(run_dir, executor={"kind": args.executor, "allow_network": args.allow_network,
+                                       "memory": args.memory})
+    return supervise(run_dir, args.json, lambda on_event: run_gome(
+        args.task_dir, config, run_dir=run_dir, task_overrides=overrides, chat_model=chat_model, executor=executor,
+        on_event=on_event, db=args.db))
+
+
+def supervise(run_dir: Path, as_json: bool, go) -> int:
+    """Run `go(on_event)` with a progress display; turn its end (done, paused, interrupted, crashed) into a
+    message and an exit code. Nothing finished is lost in any case: it is all in the run folder."""
+    from gome.tools.progress import Progress
+
     try:
-        final = run_gome(args.task_dir, config, run_dir=run_dir, task_overrides=overrides, chat_model=chat_model,
-                         executor=executor, on_event=on_event)
+        with Progress(as_json=as_json) as progress:
+            final = go(progress)
     except KeyboardInterrupt:
         update_run_json(run_dir, status="interrupted")
-        print(f"gome: interrupted; every finished experiment is in {run_dir}", file=sys.stderr)
+        print(f"gome: interrupted; resume with: gome resume {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as e:  # a bug or a broken disk: say where the work is, keep the traceback in the run
         (run_dir / "crash.txt").write_text(traceback.format_exc())
         update_run_json(run_dir, status="crashed", message=f"{type(e).__name__}: {e}")
         cmd_report(str(run_dir))
         print(f"gome: the run crashed ({type(e).__name__}: {e}); traceback in {run_dir / 'crash.txt'}; "
-              f"every finished experiment is in {run_dir}", file=sys.stderr)
+              f"every finished experiment is in {run_dir}; resume with: gome resume {run_dir}", file=sys.stderr)
         return EXIT_NO_SUBMISSION
+    if final.get("status") == "paused":
+        update_run_json(run_dir, status="paused")
+        for item in final.get("interrupts", []):
+            print(f"gome: waiting for review of experiment {item.get('id')}: {run_dir}/experiments/"
+                  f"{item.get('id')}/main.py", file=sys.stderr)
+        print(f"gome: answer with: gome resume {run_dir} --approve | --reject | --edit FILE", file=sys.stderr)
+        return EXIT_PAUSED
     print(f"gome: {final.get('status')}: {final.get('message')}", file=sys.stderr)
     print(f"gome: run folder {run_dir}", file=sys.stderr)
     if final.get("status") != "succeeded":
         return EXIT_NO_SUBMISSION
     print(run_dir / "best" / "submission.csv")
     return EXIT_OK
+
+
+def cmd_resume(args, chat_model=None, executor=None) -> int:
+    from gome.graph.run import resume_gome
+
+    run_dir = Path(args.run_dir)
+    run = read_json(run_dir / "run.json", {}) or {}
+    if not run.get("inputs"):
+        print(f"gome: {run_dir} is not a gome run folder (no run.json with inputs)", file=sys.stderr)
+        return EXIT_USAGE
+    config = RunConfig.model_validate(run["inputs"]["config"])
+    spec = config.model.model_copy(update={k: v for k, v in {"model": args.model, "base_url": args.base_url}.items()
+                                           if v})
+    saved = run.get("executor") or {}
+    try:
+        chat_model = chat_model or make_chat_model(spec)
+        executor = executor or make_executor(argparse.Namespace(
+            executor=saved.get("kind", "local"), allow_network=saved.get("allow_network", False),
+            memory=saved.get("memory")), config.traces)
+    except (ModelConfigError, E2BUnavailable) as e:
+        print(f"gome: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    answer = review_answer(args)
+    print(f"gome: resuming {run_dir}", file=sys.stderr)
+    return supervise(run_dir, args.json, lambda on_event: resume_gome(
+        run_dir, chat_model=chat_model, executor=executor, on_event=on_event, db=args.db, resume=answer))
+
+
+def review_answer(args) -> dict | None:
+    if getattr(args, "approve", False):
+        return {"action": "approve"}
+    if getattr(args, "reject", False):
+        return {"action": "reject"}
+    if getattr(args, "edit", None):
+        return {"action": "edit", "code": Path(args.edit).read_text()}
+    return None
 
 
 def make_executor(args, traces: int):
@@ -233,6 +284,8 @@ def main(argv: list[str] | None = None, *, chat_model=None, executor=None) -> in
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return cmd_run(args, chat_model=chat_model, executor=executor)
+    if args.command == "resume":
+        return cmd_resume(args, chat_model=chat_model, executor=executor)
     if args.command == "doctor":
         return cmd_doctor()
     if args.command == "report":

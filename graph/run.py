@@ -1,10 +1,17 @@
-"""Running the gome graph with SQLite persistence in the run folder: what the CLI and embedding apps call."""
+"""Running gome with persistence in the run folder (or Postgres): start a run, resume a killed one.
+
+Checkpoints are written durably at every step boundary (durability "sync"), so a run killed at any point resumes
+from its last finished node: `resume_gome(run_dir)` (the CLI's `gome resume`). Progress events go to the caller
+and to <run_dir>/events.jsonl.
+"""
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Callable
-from contextlib import closing
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +22,74 @@ from gome.graph.builder import build_graph, recursion_limit
 from gome.state.context import GomeContext
 from gome.state.records import RunConfig
 from gome.tools.local_executor import LocalExecutor
-from gome.tools.run_folder import new_run_dir, update_run_json
+from gome.tools.run_folder import new_run_dir, read_json, update_run_json
 from gome.tools.tasks import load_task
 
 DB_NAME = "checkpoints.sqlite"
+
+
+@contextmanager
+def persistence(run_dir: Path, db: str | None = None) -> Iterator[tuple[Any, Any]]:
+    """(checkpointer, store): SQLite in the run folder by default, Postgres for a postgresql:// URL."""
+    if db and db.startswith(("postgresql://", "postgres://")):
+        from gome.tools.postgres import postgres_persistence
+
+        with postgres_persistence(db) as pair:
+            yield pair
+        return
+    path = str(run_dir / DB_NAME)
+    with closing(sqlite3.connect(path, check_same_thread=False)) as saver_conn, \
+            closing(sqlite3.connect(path, check_same_thread=False, isolation_level=None)) as store_conn:
+        store = SqliteStore(store_conn)
+        store.setup()
+        yield SqliteSaver(saver_conn), store
+
+
+def _thread(run_dir: Path, config: RunConfig) -> dict:
+    # Every trace is one task of the fan-out superstep: the pool must hold them all, or traces wait.
+    return {"configurable": {"thread_id": run_dir.name}, "recursion_limit": recursion_limit(config),
+            "max_concurrency": config.traces + 1}
+
+
+def _drive(run_dir: Path, config: RunConfig, inputs: dict | None, *, chat_model, executor, on_event, db,
+           resume: Any = None) -> dict:
+    """Stream the graph from `inputs` (None: from the last checkpoint) and return the final state."""
+    from langgraph.types import Command
+
+    if executor is None:  # one slot per trace: each runs as its own uid with its share of CPU and memory
+        executor = LocalExecutor(slots=config.traces)
+    thread = _thread(run_dir, config)
+    with persistence(run_dir, db) as (checkpointer, store), open(run_dir / "events.jsonl", "a") as log:
+        graph = build_graph(checkpointer=checkpointer, store=store)
+        if inputs is None:
+            saved = graph.get_state(thread)
+            if saved.values and not saved.next:  # already finished: nothing to resume
+                return {**saved.values, "run_dir": str(run_dir)}
+            if not saved.values:  # killed before the first checkpoint: start again from the inputs
+                inputs = read_json(run_dir / "run.json", {}).get("inputs")
+            update_run_json(run_dir, status="running", resumed_at=time.time())
+        update_run_json(run_dir, isolation=getattr(executor, "isolation", type(executor).__name__))
+        payload = Command(resume=resume) if resume is not None else inputs
+        for _ns, chunk in graph.stream(payload, thread, context=GomeContext(chat_model=chat_model, executor=executor),
+                                       stream_mode="custom", subgraphs=True, durability="sync"):
+            event = {**chunk, "at": round(time.time(), 3)}
+            log.write(json.dumps(event, default=str) + "\n")
+            log.flush()
+            if on_event is not None:
+                on_event(event)
+        state = graph.get_state(thread, subgraphs=True)
+        final = dict(state.values)
+        pending = [i.value for task in _all_tasks(state) for i in task.interrupts]
+    if pending:
+        final.update(status="paused", interrupts=pending)
+    return {**final, "run_dir": str(run_dir)}
+
+
+def _all_tasks(state) -> Iterator:
+    for task in state.tasks:
+        yield task
+        if task.state is not None and hasattr(task.state, "tasks"):
+            yield from _all_tasks(task.state)
 
 
 def run_gome(
@@ -31,34 +102,41 @@ def run_gome(
     chat_model=None,
     executor=None,
     on_event: Callable[[dict], None] | None = None,
+    db: str | None = None,
 ) -> dict:
     """Run gome on a task folder and return the final state (status, message, run_dir, selected).
 
     The task is validated before anything is written (TaskError names every problem). Checkpoints and the
-    success memory live in <run_dir>/checkpoints.sqlite; the thread id is the run id.
+    success memory live in <run_dir>/checkpoints.sqlite (or the Postgres database `db`); the thread id is the
+    run folder's name.
     """
     config = config or RunConfig()
     task = load_task(task_dir, task_overrides)
     run_dir = Path(run_dir) if run_dir else new_run_dir(out, task.name)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if executor is None:  # one slot per trace: each runs as its own uid with its share of CPU and memory
-        executor = LocalExecutor(slots=config.traces)
-    update_run_json(run_dir, isolation=getattr(executor, "isolation", type(executor).__name__))
-    db = str(run_dir / DB_NAME)
-    with closing(sqlite3.connect(db, check_same_thread=False)) as saver_conn, \
-            closing(sqlite3.connect(db, check_same_thread=False, isolation_level=None)) as store_conn:
-        store = SqliteStore(store_conn)
-        store.setup()
-        graph = build_graph(checkpointer=SqliteSaver(saver_conn), store=store)
-        # Every trace is one task of the fan-out superstep: the pool must hold them all, or traces wait.
-        run_config = {"configurable": {"thread_id": run_dir.name}, "recursion_limit": recursion_limit(config),
-                      "max_concurrency": config.traces + 1}
-        inputs = {"task_dir": str(Path(task_dir).resolve()), "run_dir": str(run_dir),
-                  "config": config.model_dump(mode="json"), "task_overrides": task_overrides or {}}
-        for _namespace, mode, chunk in graph.stream(
-                inputs, run_config, context=GomeContext(chat_model=chat_model, executor=executor),
-                stream_mode=["custom", "values"], subgraphs=True, durability="sync"):
-            if mode == "custom" and on_event is not None:
-                on_event(chunk)
-        final = graph.get_state(run_config).values
-    return {**final, "run_dir": str(run_dir)}
+    inputs = {"task_dir": str(Path(task_dir).resolve()), "run_dir": str(run_dir),
+              "config": config.model_dump(mode="json"), "task_overrides": task_overrides or {}}
+    update_run_json(run_dir, inputs=inputs, db=_redact(db))
+    return _drive(run_dir, config, inputs, chat_model=chat_model, executor=executor, on_event=on_event, db=db)
+
+
+def resume_gome(run_dir: str | Path, *, chat_model=None, executor=None, on_event: Callable[[dict], None] | None = None,
+                db: str | None = None, resume: Any = None) -> dict:
+    """Continue a run from its last checkpoint (after a crash, a kill, or a review pause: `resume` is then the
+    reviewer's answer). A finished run returns its final state unchanged."""
+    run_dir = Path(run_dir)
+    inputs = (read_json(run_dir / "run.json", {}) or {}).get("inputs")
+    if not inputs:
+        raise FileNotFoundError(f"{run_dir} is not a gome run folder (run.json has no inputs)")
+    config = RunConfig.model_validate(inputs["config"])
+    return _drive(run_dir, config, None, chat_model=chat_model, executor=executor, on_event=on_event, db=db,
+                  resume=resume)
+
+
+def _redact(db: str | None) -> str | None:
+    """A database URL without its password, for run.json."""
+    if not db or "@" not in db:
+        return db
+    scheme, rest = db.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"

@@ -37,6 +37,10 @@ def execute(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> d
         write_json(folder / "result.json", last)
         return {"last": last}
 
+    if runtime is not None and runtime.stream_writer is not None:
+        runtime.stream_writer({"event": "step_started", "trace": state["trace"], "step": state.get("step", 0) + 1,
+                               "budget": state.get("budget"), "id": pending["id"], "intent": pending.get("kind"),
+                               "mode": state.get("mode_now")})
     time_left = state.get("deadline", time.time() + cfg.script_timeout_s) - time.time()
     limits = Limits(timeout_s=max(min(cfg.script_timeout_s, time_left), 1.0),
                     max_output_bytes=cfg.max_output_bytes, threads=cfg.threads)

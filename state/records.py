@@ -101,6 +101,7 @@ class RunConfig(BaseModel):
     tree: TreeConfig = Field(default_factory=TreeConfig)
     auto: AutoConfig = Field(default_factory=AutoConfig)
     select: SelectConfig = Field(default_factory=SelectConfig)
+    review: bool = Field(False, description="pause before each new script runs, for a person to approve it")
 
     def steps_for_trace(self, trace: int) -> int:
         base, extra = divmod(self.steps, self.traces)

@@ -16,7 +16,9 @@ released, as it is while a real client waits on the network).
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import threading
 import time
 import uuid
@@ -70,7 +72,7 @@ class ScriptedChatModel(BaseChatModel):
         queues = self.replies if isinstance(self.replies, dict) else {None: self.replies}
         return sum(len(q) - self._position.get(k, 0) for k, q in queues.items())
 
-    def _take(self, messages: list[BaseMessage], method: str) -> Any:
+    def _take(self, messages: list[BaseMessage], method: str, kind: str = "text") -> Any:
         prompt = "\n".join(str(m.content) for m in messages)
         key = None
         if isinstance(self.replies, dict):
@@ -113,7 +115,7 @@ class ScriptedChatModel(BaseChatModel):
             if method in self.unsupported:
                 raise ServerError(f"Error code: 500 - {{'error': '{method} is not supported by this server'}}")
             messages = value.to_messages() if isinstance(value, PromptValue) else list(value)
-            raw = self._message(self._take(messages, method), messages,
+            raw = self._message(self._take(messages, method, schema.__name__), messages,
                                 tool=schema.__name__ if method == "function_calling" else None)
             parsed, error = None, None
             try:
@@ -131,3 +133,22 @@ class ScriptedChatModel(BaseChatModel):
             return {"raw": raw, "parsed": parsed, "parsing_error": error}
 
         return RunnableLambda(call)
+
+
+class KindChatModel(ScriptedChatModel):
+    """Answers by the kind of request, not by position: the same question always gets the same answer, so a
+    process that is killed and resumed (and asks again) stays on script. `by_kind` maps a schema name or "text"
+    to a reply, or to a function of the prompt. `kill_at_call`: SIGKILL this process during that call."""
+
+    replies: list[Any] = []
+    by_kind: dict[str, Any] = {}
+    kill_at_call: int | None = None
+
+    def _take(self, messages: list[BaseMessage], method: str, kind: str = "text") -> Any:
+        prompt = "\n".join(str(m.content) for m in messages)
+        with self._lock:
+            self._calls.append({"method": method, "trace": None, "prompt": prompt})
+            if self.kill_at_call is not None and len(self._calls) == self.kill_at_call:
+                os.kill(os.getpid(), signal.SIGKILL)
+        reply = self.by_kind[kind]
+        return reply(prompt) if callable(reply) else reply

@@ -1,0 +1,79 @@
+"""Showing a run's progress events: a live table with a row per trace on a terminal, plain lines elsewhere."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TextIO
+
+
+def step_line(event: dict) -> str:
+    score = "-" if event.get("score") is None else f"{event['score']:.5g}"
+    if event.get("score_source") == "self_reported":
+        score += "(self)"
+    best = "-" if event.get("best") is None else f"{event['best']:.5g}"
+    verdict = "NEW BEST" if event.get("improved_best") else ("accept" if event.get("accepted") else "reject")
+    line = (f"[{event['step']:>3}/{event.get('budget')}] trace {event['trace']} exp {event['id']} "
+            f"{(event.get('mode') or 'gradient')[:4]} {event['status']:<9} {event.get('runtime_s', 0):6.1f}s "
+            f"score {score:<10} {verdict:<8} best {best:<9} {str(event.get('hypothesis'))[:60]}")
+    if event.get("switch"):
+        line += f"\n      mode switch: {event['switch']}"
+    return line
+
+
+class Progress:
+    """Call with each event; use as a context manager. json: one JSON line per event; live: a rich table."""
+
+    def __init__(self, *, as_json: bool = False, live: bool | None = None, out: TextIO | None = None):
+        self.out = out or sys.stdout
+        self.as_json = as_json
+        self.live = (self.out.isatty() if live is None else live) and not as_json
+        self.rows: dict[int, dict] = {}
+        self.started = time.time()
+        self._live = None
+
+    def __enter__(self) -> Progress:
+        if self.live:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(self._table(), console=Console(file=self.out), refresh_per_second=4)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
+
+    def __call__(self, event: dict) -> None:
+        if self.as_json:
+            print(json.dumps(event, default=str), file=self.out, flush=True)
+            return
+        row = self.rows.setdefault(event.get("trace", 0), {"best": None, "last": "", "mode": "", "step": 0})
+        if event.get("event") == "step_started":
+            row.update(step=event["step"], budget=event.get("budget"), mode=event.get("mode") or row["mode"],
+                       last=f"running {event['id']} ({event.get('intent')})")
+        elif event.get("event") == "step":
+            row.update(step=event["step"], budget=event.get("budget"), best=event.get("best"),
+                       mode=event.get("mode") or row["mode"],
+                       last=f"{event['id']} {event['status']} {event.get('score')} "
+                            f"{'NEW BEST' if event.get('improved_best') else ''}".strip())
+            if event.get("switch"):
+                row["switch"] = event["switch"]
+            if not self.live:
+                print(step_line(event), file=self.out, flush=True)
+        if self._live is not None:
+            self._live.update(self._table())
+
+    def _table(self):
+        from rich.table import Table
+
+        table = Table(title=f"gome, {time.time() - self.started:.0f} s")
+        for col in ("trace", "step", "mode", "best", "last step", "last switch"):
+            table.add_column(col)
+        for trace, r in sorted(self.rows.items()):
+            best = "-" if r["best"] is None else f"{r['best']:.5g}"
+            table.add_row(str(trace), f"{r['step']}/{r.get('budget', '?')}", r["mode"], best, r["last"],
+                          r.get("switch", ""))
+        return table
