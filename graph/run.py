@@ -69,7 +69,10 @@ def _drive(run_dir: Path, config: RunConfig, inputs: dict | None, *, chat_model,
                 inputs = read_json(run_dir / "run.json", {}).get("inputs")
             update_run_json(run_dir, status="running", resumed_at=time.time())
         update_run_json(run_dir, isolation=getattr(executor, "isolation", type(executor).__name__))
-        payload = Command(resume=resume) if resume is not None else inputs
+        payload = inputs
+        if resume is not None:  # one answer for every script waiting for review (parallel traces may wait together)
+            waiting = [i for task in _all_tasks(graph.get_state(thread, subgraphs=True)) for i in task.interrupts]
+            payload = Command(resume={i.id: resume for i in waiting} if waiting else resume)
         for _ns, chunk in graph.stream(payload, thread, context=GomeContext(chat_model=chat_model, executor=executor),
                                        stream_mode="custom", subgraphs=True, durability="sync"):
             event = {**chunk, "at": round(time.time(), 3)}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 from langgraph.runtime import Runtime
+from langgraph.types import interrupt
 
 from gome.nodes.common import config_of, executor, task_of
 from gome.state.context import GomeContext
@@ -28,9 +29,31 @@ def load_train(data_dir: str, train_file: str) -> pd.DataFrame:
     return _train_frame(str(path), path.stat().st_mtime)
 
 
+def review(pending: dict, folder: Path, state: dict) -> dict:
+    """Pause for a person before the script runs: approve it, edit it, or reject it (which costs the step).
+
+    interrupt() re-runs this node from the top on resume, so everything it changes happens after the answer.
+    """
+    answer = interrupt({"id": pending["id"], "trace": state["trace"], "kind": pending.get("kind"),
+                        "approach": pending.get("approach"), "code": (folder / "main.py").read_text(),
+                        "ask": "approve, edit (give code) or reject this script"}) or {}
+    action = answer.get("action", "approve")
+    if action == "edit" and answer.get("code"):
+        (folder / "main.py").write_text(answer["code"])
+        write_json(folder / "review.json", {"action": "edit"})
+    elif action == "reject":
+        write_json(folder / "review.json", {"action": "reject"})
+        return {**pending, "has_script": False, "llm_error": "rejected by the reviewer"}
+    else:
+        write_json(folder / "review.json", {"action": "approve"})
+    return pending
+
+
 def execute(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> dict:
     pending, task, cfg = state["pending"], task_of(state), config_of(state)
     folder = experiment_dir(state["run_dir"], pending["id"])
+    if cfg.review and pending.get("has_script"):
+        pending = review(pending, folder, state)
     if not pending.get("has_script"):
         last = {"id": pending["id"], "status": "no_script", "runtime_s": 0.0, "score": None, "score_source": None,
                 "val_error": None, "submission_valid": False, "detail": pending.get("llm_error") or "no script"}
