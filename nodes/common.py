@@ -36,14 +36,34 @@ def context_of(runtime: Runtime[GomeContext] | None) -> GomeContext:
     return (runtime.context if runtime is not None else None) or GomeContext()
 
 
+_built: dict[tuple, object] = {}  # models and executors built from settings, reused across nodes and steps
+
+
 def llm(state: dict, runtime: Runtime[GomeContext] | None, node: str) -> LLMCaller:
-    """The node's LLM access; the chat model comes from the context, else it is built from the run config."""
-    model = context_of(runtime).chat_model or make_chat_model(ModelSpec(**state["config"].get("model", {})))
+    """The node's LLM access: the context's chat model, else one built from the context's or the run's spec."""
+    ctx = context_of(runtime)
+    model = ctx.chat_model
+    if model is None:
+        spec = ModelSpec(**state["config"].get("model", {}))
+        spec = spec.model_copy(update={k: v for k, v in (("model", ctx.model), ("base_url", ctx.base_url)) if v})
+        key = ("model", spec.model_dump_json())
+        model = _built.get(key) or _built.setdefault(key, make_chat_model(spec))
     return LLMCaller(model, node, ledger=Ledger.of(state["run_dir"]), trace=state.get("trace"))
 
 
 def executor(runtime: Runtime[GomeContext] | None) -> Executor:
-    return context_of(runtime).executor or LocalExecutor()
+    ctx = context_of(runtime)
+    if ctx.executor is not None:
+        return ctx.executor
+    key = ("executor", ctx.sandbox, ctx.allow_network)
+    if key not in _built:
+        if ctx.sandbox == "e2b":
+            from gome.tools.e2b_executor import E2BExecutor
+
+            _built[key] = E2BExecutor(allow_network=ctx.allow_network)
+        else:
+            _built[key] = LocalExecutor(allow_network=ctx.allow_network)
+    return _built[key]
 
 
 def config_of(state: dict) -> RunConfig:

@@ -22,7 +22,9 @@ def installed_packages() -> str:
 
 
 def prepare(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> dict:
-    config = RunConfig.model_validate(state.get("config") or {})
+    # An assistant's defaults (context.config) under the run's own input config.
+    defaults = (runtime.context.config if runtime is not None and runtime.context is not None else None) or {}
+    config = RunConfig.model_validate({**defaults, **(state.get("config") or {})})
     task = load_task(state["task_dir"], state.get("task_overrides"))
     run_dir = Path(state.get("run_dir") or new_run_dir(state.get("out") or "runs", task.name))
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,14 @@ def make_chat_model(spec: ModelSpec | None = None, api_key: str | None = None):
         raise ModelConfigError(
             "no model configured: pass --model provider:name (e.g. openai:gpt-4.1-mini), set GOME_MODEL, "
             "or point OPENAI_BASE_URL at an OpenAI-compatible server and pass --model openai:<served name>")
+    if spec.model.startswith("python:"):  # python:package.module:factory -> factory(), your own chat model
+        import importlib
+
+        _, module, factory = spec.model.split(":", 2)
+        try:
+            return getattr(importlib.import_module(module), factory)()
+        except (ImportError, AttributeError, ValueError) as e:
+            raise ModelConfigError(f"cannot build model {spec.model!r}: {e}") from None
     provider, _, name = spec.model.partition(":")
     if not name:
         provider, name = "openai", provider

@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.fakes.chat import KindChatModel
-from tests.fakes.scripts import PLAIN_LOGREG, SCALED_LOGREG, diagnosis, hypotheses, script
+from tests.fakes.server_model import build
 
 STEPS = 3
 NODES = {"draft": "gome.graph.trace", "execute": "gome.graph.trace", "diagnose": "gome.graph.trace",
@@ -84,10 +84,9 @@ def arm(kill: str) -> int | None:
 
 
 def model(kill_at_call: int | None) -> KindChatModel:
-    return KindChatModel(kill_at_call=kill_at_call, by_kind={
-        "text": lambda prompt: script(SCALED_LOGREG if "Change to make now" in prompt else PLAIN_LOGREG),
-        "Diagnosis": diagnosis("ran", True, "it ran and validated"),
-        "HypothesisSet": hypotheses(("Standardize the features", "features", "moderate", 4))})
+    chat = build()
+    chat.kill_at_call = kill_at_call
+    return chat
 
 
 def main() -> None:

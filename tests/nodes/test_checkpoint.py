@@ -52,7 +52,7 @@ def test_accepted_update_is_recorded_promoted_and_remembered(trace_state, make_r
     [item] = runtime.store.search(memory_namespace(trace_state["run_id"]))
     assert item.value["change"] == "scale features" and item.value["gain"] == pytest.approx(
         state["last"]["score"] - 0.5)
-    assert events[0]["event"] == "step" and events[0]["improved_best"] is True
+    assert [e["event"] for e in events] == ["step_started", "step"] and events[1]["improved_best"] is True
     assert update["trace_results"][0]["best"]["id"] == "0002"
 
 

@@ -1,0 +1,102 @@
+"""gome on the LangGraph server: `langgraph dev` on a free loopback port, driven through langgraph-sdk (thread,
+run, stream) and RemoteGraph, with the scripted model named by GOME_MODEL; then the server is stopped by PID."""
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES
+
+ROOT = Path(__file__).resolve().parents[1]
+LANGGRAPH = shutil.which("langgraph")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not LANGGRAPH:
+        pytest.fail("langgraph-cli is not installed: pip install -e '.[test]'")
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGGRAPH_NO_VERSION_CHECK": "true",
+           "GOME_MODEL": "python:tests.fakes.server_model:build", "PYTHONPATH": str(ROOT)}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([LANGGRAPH, "dev", "--port", str(port), "--host", "127.0.0.1", "--no-browser",
+                                 "--no-reload", "--config", str(ROOT / "langgraph.json")], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/ok", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"langgraph dev did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # stop it by its PID (and its reloader's children)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode is not None
+
+
+def task_input(tmp_path: Path) -> dict:
+    task = tmp_path / "task"
+    shutil.copytree(EXAMPLES / "breast-cancer", task)
+    return {"task_dir": str(task), "run_dir": str(tmp_path / "run"),
+            "config": {"steps": 2, "select": {"reruns": 0}}}
+
+
+def test_sdk_thread_run_and_stream(server, tmp_path):
+    from langgraph_sdk import get_client
+
+    async def go():
+        client = get_client(url=server)
+        thread = await client.threads.create()
+        events = []
+        async for part in client.runs.stream(thread["thread_id"], "gome", input=task_input(tmp_path),
+                                             stream_mode=["custom", "values"], stream_subgraphs=True,
+                                             config={"recursion_limit": 40}):
+            if part.event.startswith("custom"):
+                events.append(part.data)
+        state = await client.threads.get_state(thread["thread_id"])
+        return events, state["values"]
+
+    events, values = asyncio.run(go())
+    assert values["status"] == "succeeded", values
+    assert [e["event"] for e in events if e["event"] == "step"] == ["step", "step"]
+    assert (tmp_path / "run/best/submission.csv").is_file() and (tmp_path / "run/report.html").is_file()
+
+
+def test_remote_graph_invoke_with_an_assistant_per_mode(server, tmp_path):
+    from langgraph.pregel.remote import RemoteGraph
+    from langgraph_sdk import get_sync_client
+
+    client = get_sync_client(url=server)
+    tree = client.assistants.create("gome", context={"config": {"mode": "tree"}}, name="gome-tree")
+    remote = RemoteGraph(tree["assistant_id"], url=server)
+    final = remote.invoke(task_input(tmp_path), config={"recursion_limit": 40})
+    assert final["status"] == "succeeded"
+    import json
+
+    run = json.loads((tmp_path / "run/run.json").read_text())
+    assert run["config"]["mode"] == "tree" and [s["mode"] for s in run["steps"]] == ["tree", "tree"]
