@@ -11,7 +11,6 @@ import base64
 import difflib
 import html
 import json
-import sqlite3
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -27,17 +26,16 @@ def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.is_file() else ""
 
 
-def _memory(run_dir: Path, run_id: str) -> list[dict]:
-    """The success memory, read straight from the run's SQLite store (works while the run goes on)."""
-    db = run_dir / "checkpoints.sqlite"
-    if not db.is_file():
-        return []
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            rows = conn.execute("SELECT value FROM store WHERE prefix = ?", (f"gome.{run_id}.memory",)).fetchall()
-    except sqlite3.Error:
-        return []
-    return sorted((json.loads(r[0]) for r in rows), key=lambda e: e.get("created_at", 0))
+def _memory(steps: list[dict]) -> list[dict]:
+    """The success memory as the run built it: every accepted gradient step (the same entries checkpoint put in
+    the store, whichever backend holds it)."""
+    out = []
+    for s in steps:
+        h = (s.get("gradient") or {}).get("hypothesis")
+        if s.get("accepted") and h:
+            out.append({"change": h["change"], "component": h["component"], "step_size": h["step_size"],
+                        "trace": s["trace"], "experiment": s["id"], "score": s.get("score")})
+    return out
 
 
 def load_run(run_dir: str | Path) -> dict:
@@ -61,8 +59,8 @@ def load_run(run_dir: str | Path) -> dict:
             usage.append(json.loads(line))
         except json.JSONDecodeError:
             continue
-    return {"dir": run_dir, "run": run, "steps": steps, "usage": usage, "memory": _memory(run_dir, run.get(
-        "run_id", run_dir.name)), "select": read_json(run_dir / "select.json"), "crash": _read(run_dir / "crash.txt")}
+    return {"dir": run_dir, "run": run, "steps": steps, "usage": usage, "memory": _memory(steps),
+            "select": read_json(run_dir / "select.json"), "crash": _read(run_dir / "crash.txt")}
 
 
 def diff(a: str, b: str, a_name: str, b_name: str) -> str:
@@ -165,8 +163,8 @@ def render_markdown(data: dict, plots: list[Path]) -> str:
     for s in steps:
         out += _step_md(s, steps, data["dir"])
     out += ["## Success memory", ""]
-    out += [f"- {m['change']} ({m['component']}, {m['step_size']}; gain {m.get('gain')}; trace {m['trace']}, "
-            f"experiment {m['experiment']})" for m in data["memory"]] or ["- empty"]
+    out += [f"- {m['change']} ({m['component']}, {m['step_size']}; score {_score(m)}; trace {m['trace']}, "
+            f"[{m['experiment']}](#exp-{m['experiment']}))" for m in data["memory"]] or ["- empty"]
     out += ["", "## Best solution", ""]
     first = _first_working(steps)
     best_step = next((s for s in steps if s["id"] == best.get("id")), None)
@@ -292,8 +290,9 @@ def render_html(data: dict, plots: list[Path]) -> str:
     for s in steps:
         parts.append(_step_html(s, steps))
     parts.append("<h2>Success memory</h2><ul>" + ("".join(
-        f"<li>{_e(m['change'])} <small>({_e(m['component'])}, {_e(m['step_size'])}; gain {_e(m.get('gain'))}; "
-        f"trace {_e(m['trace'])}, experiment {_e(m['experiment'])})</small></li>" for m in data["memory"])
+        f"<li>{_e(m['change'])} <small>({_e(m['component'])}, {_e(m['step_size'])}; score {_e(_score(m))}; "
+        f"trace {_e(m['trace'])}, experiment <a href=\"#exp-{_e(m['experiment'])}\">{_e(m['experiment'])}</a>)"
+        "</small></li>" for m in data["memory"])
         or "<li>empty</li>") + "</ul>")
     parts.append("<h2>Best solution</h2>")
     first = _first_working(steps)
