@@ -50,6 +50,11 @@ def test_full_run_improves_fixes_a_bug_and_submits(breast_cancer, tmp_path, caps
     assert grade(task, submission, breast_cancer / "private/answers.csv") > 0.98
     assert run["usage"]["llm_calls"] == 11 and run["usage"]["input_tokens"] > 0
 
+    # every progress event is kept in the run folder
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events].count("step_started") == 4 and [e["event"] for e in events].count("step") == 4
+    assert all("at" in e for e in events)
+
     # `gome grade` scores the run's submission against the hidden answers
     capsys.readouterr()
     assert main(["grade", str(breast_cancer), str(run_dir)]) == EXIT_OK
