@@ -17,6 +17,8 @@ def step_line(event: dict) -> str:
     line = (f"[{event['step']:>3}/{event.get('budget')}] trace {event['trace']} exp {event['id']} "
             f"{(event.get('mode') or 'gradient')[:4]} {event['status']:<9} {event.get('runtime_s', 0):6.1f}s "
             f"score {score:<10} {verdict:<8} best {best:<9} {str(event.get('hypothesis'))[:60]}")
+    if event.get("status") != "ok" and event.get("reason"):  # say why a step failed (a crash, no script, no key)
+        line += f"\n      {event['reason'][:160]}"
     if event.get("switch"):
         line += f"\n      mode switch: {event['switch']}"
     return line

@@ -155,7 +155,7 @@ class LLMCaller:
             out = runnable.invoke(messages)
         except Exception as e:
             self._record(method, None, time.monotonic() - t0, False, f"{type(e).__name__}: {e}")
-            if type(e).__name__ in FATAL_ERRORS:
+            if any(cls.__name__ in FATAL_ERRORS for cls in type(e).__mro__):  # wrappers subclass the SDK's
                 raise _Fatal(e) from e
             return None, time.monotonic() - t0
         return out, time.monotonic() - t0

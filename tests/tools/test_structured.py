@@ -63,8 +63,9 @@ def test_connection_errors_do_not_walk_the_chain():
         def with_structured_output(self, schema, **kw):
             from langchain_core.runnables import RunnableLambda
 
-            def fail(_):
-                raise type("APIConnectionError", (Exception,), {})("connection refused")
+            def fail(_):  # LangChain wraps the SDK's error in a subclass with another name
+                api_error = type("APIConnectionError", (Exception,), {})
+                raise type("OpenAIConnectionError", (api_error,), {})("connection refused")
             return RunnableLambda(fail)
 
     model = Down(replies=[])
