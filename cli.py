@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 from gome.state.records import ModelSpec, RunConfig
 from gome.tools.e2b_executor import E2BUnavailable
 from gome.tools.llm import ModelConfigError, make_chat_model, resolve_spec
+from gome.tools.local_model import LocalModelError
 from gome.tools.metrics import ScoringError
 from gome.tools.run_folder import new_run_dir, read_json, update_run_json
 from gome.tools.submission import grade
@@ -38,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="solve a task folder", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.add_argument("task_dir", help="task folder: description.md, train/test/sample submission CSVs, task.toml")
-    r.add_argument("--model", help="provider:name, e.g. openai:gpt-4.1-mini (default: $GOME_MODEL)")
+    r.add_argument("--model", help="provider:name (e.g. openai:gpt-4.1-mini), or local: Qwen2.5-Coder-1.5B served "
+                   "by llama.cpp here (default: $GOME_MODEL)")
     r.add_argument("--base-url", help="OpenAI-compatible server (default: $OPENAI_BASE_URL)")
     r.add_argument("--temperature", type=float, default=0.2)
     r.add_argument("--llm-timeout", type=parse_duration, default=300.0, help="per LLM call")
@@ -114,9 +117,10 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
         return EXIT_USAGE
     spec = ModelSpec(model=args.model, base_url=args.base_url, temperature=args.temperature,
                      timeout_s=args.llm_timeout, max_retries=args.retries)
+    stack = contextlib.ExitStack()  # holds the local model server, when there is one, for the whole run
     try:
         if chat_model is None:
-            chat_model = make_chat_model(spec)
+            chat_model = open_chat_model(spec, stack)
         spec = resolve_spec(spec)
         config = RunConfig(
             mode=args.mode, traces=args.traces, steps=args.steps, time_s=args.time,
@@ -129,10 +133,8 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
             raise ValueError(f"--max-dollars needs a price for {spec.model!r}: pass --price NAME=IN,OUT")
         if executor is None:
             executor = make_executor(args, config.traces)
-    except E2BUnavailable as e:
-        print(f"gome: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except (ModelConfigError, ValueError) as e:
+    except (E2BUnavailable, ModelConfigError, LocalModelError, ValueError) as e:
+        stack.close()
         print(f"gome: {e}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -141,9 +143,21 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
     run_dir = new_run_dir(args.out, task.name)
     update_run_json(run_dir, executor={"kind": args.executor, "allow_network": args.allow_network,
                                        "memory": args.memory})
-    return supervise(run_dir, args.json, lambda on_event: run_gome(
-        args.task_dir, config, run_dir=run_dir, task_overrides=overrides, chat_model=chat_model, executor=executor,
-        on_event=on_event, db=args.db))
+    with stack:
+        return supervise(run_dir, args.json, lambda on_event: run_gome(
+            args.task_dir, config, run_dir=run_dir, task_overrides=overrides, chat_model=chat_model,
+            executor=executor, on_event=on_event, db=args.db))
+
+
+def open_chat_model(spec: ModelSpec, stack: contextlib.ExitStack):
+    """The run's chat model. `local` starts the embedded llama.cpp server, kept open by `stack`."""
+    if resolve_spec(spec).model != "local":
+        return make_chat_model(spec)
+    from gome.tools.local_model import find_weights, local_server
+
+    url = stack.enter_context(local_server(find_weights()))
+    print(f"gome: local model served at {url}", file=sys.stderr)
+    return make_chat_model(spec.model_copy(update={"model": "openai:local", "base_url": url, "max_tokens": 2048}))
 
 
 def supervise(run_dir: Path, as_json: bool, go) -> int:
@@ -192,18 +206,21 @@ def cmd_resume(args, chat_model=None, executor=None) -> int:
     spec = config.model.model_copy(update={k: v for k, v in {"model": args.model, "base_url": args.base_url}.items()
                                            if v})
     saved = run.get("executor") or {}
+    stack = contextlib.ExitStack()
     try:
-        chat_model = chat_model or make_chat_model(spec)
+        chat_model = chat_model or open_chat_model(spec, stack)
         executor = executor or make_executor(argparse.Namespace(
             executor=saved.get("kind", "local"), allow_network=saved.get("allow_network", False),
             memory=saved.get("memory")), config.traces)
-    except (ModelConfigError, E2BUnavailable) as e:
+    except (ModelConfigError, E2BUnavailable, LocalModelError) as e:
+        stack.close()
         print(f"gome: {e}", file=sys.stderr)
         return EXIT_USAGE
     answer = review_answer(args)
     print(f"gome: resuming {run_dir}", file=sys.stderr)
-    return supervise(run_dir, args.json, lambda on_event: resume_gome(
-        run_dir, chat_model=chat_model, executor=executor, on_event=on_event, db=args.db, resume=answer))
+    with stack:
+        return supervise(run_dir, args.json, lambda on_event: resume_gome(
+            run_dir, chat_model=chat_model, executor=executor, on_event=on_event, db=args.db, resume=answer))
 
 
 def review_answer(args) -> dict | None:

