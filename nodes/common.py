@@ -117,7 +117,34 @@ def script_rules(state: dict) -> str:
 - It must finish well within {int(budget)} seconds on {cfg.threads} CPU threads (n_jobs={cfg.threads}); no GPU.
 - Use only installed packages (see Data). Take the random seed from the environment,
   `SEED = int(os.environ.get("GOME_SEED", "{cfg.seed}"))`, for every split and model, so a rerun repeats.
-- Reply with the whole script in one ```python block."""
+- Reply with the whole script in one ```python block.
+
+# How the held-out predictions are usually written (adapt the model and features)
+```python
+{_skeleton(task)}
+```"""
+
+
+def _skeleton(task: Task) -> str:
+    """A few lines showing the val_predictions.csv contract in this task's own columns: small models get the
+    ids right from an example far more often than from a rule."""
+    kind, cols, idc = get_metric(task.metric).kind, task.submission_columns, task.id_column
+    if kind == "probability" and len(cols) > 1:
+        predict, fill = "model.predict_proba(X.iloc[va])", "oof[va] = "
+        frame = f'pd.DataFrame(oof, columns=[str(c) for c in model.classes_]).assign({idc}=train["{idc}"].values)'
+        init = f"oof = np.zeros((len(train), {len(cols)}))"
+    else:
+        predict = "model.predict_proba(X.iloc[va])[:, 1]" if kind == "probability" else "model.predict(X.iloc[va])"
+        fill, init = "oof[va] = ", "oof = np.zeros(len(train))" if kind != "label" else \
+            "oof = np.empty(len(train), dtype=object)"
+        frame = f'pd.DataFrame({{"{idc}": train["{idc}"], "{cols[0]}": oof}})'
+    target = task.target_columns[0]
+    dropped = ", ".join(f'"{c}"' for c in [idc, *task.target_columns])
+    return (f'X = train.drop(columns=[{dropped}])\n'
+            f'y = train["{target}"]\n{init}\n'
+            f"for tr, va in KFold(5, shuffle=True, random_state=SEED).split(X):\n"
+            f"    model.fit(X.iloc[tr], y.iloc[tr])\n    {fill}{predict}\n"
+            f'{frame}.to_csv("val_predictions.csv", index=False)')
 
 
 def _format_rule(task: Task) -> str:

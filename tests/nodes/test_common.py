@@ -1,0 +1,32 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.model_selection import KFold
+
+from gome.nodes.common import _skeleton
+from gome.state.records import Task
+from gome.tools.metrics import get_metric, score_frame
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("metric, columns, labels", [
+    ("log_loss", ["a", "b", "c"], RNG.choice(["a", "b", "c"], 60)),
+    ("accuracy", ["label"], RNG.choice(["x", "y"], 60)),
+    ("roc_auc", ["label"], RNG.integers(0, 2, 60)),
+    ("rmse", ["label"], RNG.random(60)),
+])
+def test_the_prompt_skeleton_runs_and_writes_predictions_the_harness_accepts(metric, columns, labels, tmp_path,
+                                                                             monkeypatch):
+    task = Task(name="t", data_dir="/", metric=metric, direction=get_metric(metric).direction, id_column="id",
+                target_columns=["label"], submission_columns=columns)
+    train = pd.DataFrame({"id": range(60), "f": RNG.random(60), "label": labels})
+    monkeypatch.chdir(tmp_path)
+    scope = {"np": np, "pd": pd, "KFold": KFold, "train": train, "SEED": 0,
+             "model": LinearRegression() if metric == "rmse" else LogisticRegression()}
+    exec(_skeleton(task), scope)  # the few lines every script prompt shows, in this task's own columns
+    pred = pd.read_csv(tmp_path / "val_predictions.csv")
+    score = score_frame(get_metric(metric), train, pred, id_column="id", target_columns=["label"],
+                        prediction_columns=columns, exact_ids=True)
+    assert np.isfinite(score)
