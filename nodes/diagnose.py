@@ -71,6 +71,11 @@ def diagnose(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> 
                          reason="no script")
         write_json(folder / "diagnosis.json", {"source": "fallback", **diag.model_dump()})
         return {"diagnosis": {"source": "fallback", **diag.model_dump()}}
+    if state.get("mode_now") == "tree" and last["status"] != "ok":
+        # Tree search uses a diagnosis only as bug status, and a failed run is a bug: save the LLM call.
+        record = {"source": "fallback", **fallback_diagnosis(last, best, task.direction).model_dump()}
+        write_json(folder / "diagnosis.json", record)
+        return {"diagnosis": record}
 
     code = read_code(state["run_dir"], last["id"]) or ""
     best_code = read_code(state["run_dir"], best["id"]) if best else None
