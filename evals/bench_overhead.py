@@ -79,7 +79,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         t0 = time.monotonic()
         final = run_gome(args.task, RunConfig(steps=args.steps, time_s=3600), out=out, chat_model=model,
-                         on_event=lambda e: stamps.append(time.monotonic()))
+                         on_event=lambda e: e.get("event") == "step" and stamps.append(time.monotonic()))
         total = time.monotonic() - t0
         run_dir = Path(final["run_dir"])
         run = json.loads((run_dir / "run.json").read_text())
