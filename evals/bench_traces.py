@@ -62,7 +62,7 @@ def run(task: str, traces: int, steps_per_trace: int, latency: float) -> tuple[f
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--latency", type=float, default=0.5, help="seconds the fake LLM takes per call")
-    ap.add_argument("--steps-per-trace", type=int, default=4)
+    ap.add_argument("--steps-per-trace", type=int, default=8, help="more steps amortise start-up (prepare, select)")
     ap.add_argument("--long", type=int, default=101, help="steps of the growth run (101 makes a step 100)")
     ap.add_argument("--task", default=str(ROOT / "examples" / "breast-cancer"))
     args = ap.parse_args()
