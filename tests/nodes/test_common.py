@@ -30,3 +30,27 @@ def test_the_prompt_skeleton_runs_and_writes_predictions_the_harness_accepts(met
     score = score_frame(get_metric(metric), train, pred, id_column="id", target_columns=["label"],
                         prediction_columns=columns, exact_ids=True)
     assert np.isfinite(score)
+
+
+@pytest.mark.parametrize("example", ["breast-cancer", "diabetes"])
+def test_the_draft_template_runs_in_the_sandbox_and_scores(example, tmp_path):
+    """The template the draft prompt offers is a working solution as it stands: scored by the harness."""
+    import shutil
+
+    from gome.nodes.common import baseline_template
+    from gome.nodes.execute import execute
+    from gome.nodes.prepare import prepare
+    from gome.nodes.scripts import save_script
+    from gome.state.records import RunConfig
+    from gome.tools.tasks import load_task
+    from tests.conftest import EXAMPLES
+
+    task_dir = shutil.copytree(EXAMPLES / example, tmp_path / example)
+    state = prepare({"task_dir": str(task_dir), "run_dir": str(tmp_path / "run"),
+                     "config": RunConfig().model_dump(mode="json")})
+    state = {**state, "trace": 0, "step": 0}
+    code = baseline_template(load_task(task_dir))
+    pending = save_script(state["run_dir"], "0001", code, parent=None, plan={"kind": "draft"}, errors=[])
+    last = execute({**state, "pending": pending})["last"]
+    assert last["status"] == "ok" and last["score_source"] == "harness" and last["submission_valid"], last
+    assert (0.95 < last["score"] <= 1) if example == "breast-cancer" else (40 < last["score"] < 80)
