@@ -21,10 +21,12 @@ def memory_namespace(run_id: str) -> tuple[str, ...]:
     return ("gome", run_id, "memory")
 
 
-def is_buggy(last: dict, diagnosis: dict) -> bool:
-    """What tree search knows of a node besides its score: did it run and write valid, scored outputs."""
-    return (last["status"] != "ok" or not last.get("submission_valid") or last.get("score") is None
-            or diagnosis.get("outcome") == "bug")
+def is_buggy(last: dict, diagnosis: dict, mode: str = "gradient") -> bool:
+    """Did the run fail to write valid, scored outputs? In tree mode a diagnosis of "bug" also counts (AIDE's
+    review); in gradient mode the harness's facts win over a diagnosis that calls a working run a bug (a small
+    model does)."""
+    failed = last["status"] != "ok" or not last.get("submission_valid") or last.get("score") is None
+    return failed or (mode == "tree" and diagnosis.get("outcome") == "bug")
 
 
 def decide(last: dict, diagnosis: dict, best: dict | None, direction: str, mode: str = "gradient"
@@ -108,7 +110,7 @@ def checkpoint(state: TraceState, runtime: Runtime[GomeContext] | None = None) -
         exp.switch = f"{mode} -> {next_mode}: {switch}"
         update["mode_steps"] = 0
 
-    record = {**exp.model_dump(mode="json"), "hypothesis": hypothesis, "buggy": is_buggy(last, diagnosis)}
+    record = {**exp.model_dump(mode="json"), "hypothesis": hypothesis, "buggy": is_buggy(last, diagnosis, mode)}
     write_json(experiment_dir(state["run_dir"], exp.id) / "metrics.json", record)
     update_run_json(state["run_dir"])
 

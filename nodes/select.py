@@ -27,19 +27,25 @@ from gome.tools.submission import VAL_PREDICTIONS, score_validation
 
 
 def candidates(run_dir: str | Path, direction: str, k: int) -> list[dict]:
-    """The k best distinct, valid, scored experiments of the run (harness scores outrank self-reported)."""
+    """The k best valid, scored experiments of the run: runs diagnosed as buggy only after all others (a valid
+    submission beats none), then harness before self-reported scores, then the metric's direction."""
     pool = []
     for path in sorted((Path(run_dir) / "experiments").glob("*/metrics.json")):
         rec = read_json(path)
-        if rec and rec["status"] == "ok" and rec["submission_valid"] and rec["score"] is not None \
-                and not rec.get("buggy"):
-            pool.append({k: rec[k] for k in ("id", "trace", "step", "score", "score_source", "submission_valid",
-                                             "status")})
+        if rec and rec["status"] == "ok" and rec["submission_valid"] and rec["score"] is not None:
+            pool.append({k: rec.get(k) for k in ("id", "trace", "step", "score", "score_source", "submission_valid",
+                                                 "status", "buggy")})
     ranked: list[dict] = []
-    for cand in pool:  # insertion sort with `beats`: sources first, then the metric's direction
-        i = next((i for i, r in enumerate(ranked) if beats(cand, r, direction)), len(ranked))
+    for cand in pool:  # insertion sort by _ahead
+        i = next((i for i, r in enumerate(ranked) if _ahead(cand, r, direction)), len(ranked))
         ranked.insert(i, cand)
     return ranked[:k]
+
+
+def _ahead(a: dict, b: dict, direction: str) -> bool:
+    if bool(a.get("buggy")) != bool(b.get("buggy")):
+        return not a.get("buggy")
+    return beats(a, b, direction)
 
 
 def rerun(runtime, run_dir: Path, task: Task, cand: dict, seed: int, limits: Limits) -> float | None:

@@ -66,3 +66,13 @@ def test_last_step_sets_the_stop_reason(trace_state, make_runtime):
     assert update["stop_reason"] == "steps" and "best" not in update
     assert update["feedback"][0]["accepted"] is False
     assert runtime.store.search(memory_namespace(trace_state["run_id"])) == []
+
+
+def test_buggy_means_the_harness_saw_a_failure_except_that_tree_mode_trusts_its_review():
+    from gome.nodes.checkpoint import is_buggy
+
+    worked = {"status": "ok", "submission_valid": True, "score": 0.98}
+    said_bug = {"outcome": "bug"}
+    assert not is_buggy(worked, said_bug, "gradient")  # a small model called a working run a bug
+    assert is_buggy(worked, said_bug, "tree")
+    assert is_buggy({**worked, "status": "error"}, {"outcome": "ran"}, "gradient")

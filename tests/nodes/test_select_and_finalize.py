@@ -24,8 +24,15 @@ def test_candidates_are_the_best_valid_runs_across_traces(tmp_path):
     record(tmp_path, "0004", 0.99, status="error", buggy=True)
     record(tmp_path, "0005", 0.99, score_source="self_reported")
     record(tmp_path, "0006", 0.93, trace=2)
+    record(tmp_path, "0007", 0.999, buggy=True)  # valid and scored, but a tree diagnosis called it buggy
     assert [c["id"] for c in candidates(tmp_path, "maximize", 3)] == ["0003", "0006", "0001"]
     assert [c["id"] for c in candidates(tmp_path, "minimize", 2)] == ["0001", "0006"]
+    assert [c["id"] for c in candidates(tmp_path, "maximize", 9)][-2:] == ["0005", "0007"]
+
+
+def test_a_run_whose_only_valid_submission_was_called_buggy_still_submits(tmp_path):
+    record(tmp_path, "0001", 0.98, buggy=True)
+    assert [c["id"] for c in candidates(tmp_path, "maximize", 3)] == ["0001"]
 
 
 def test_without_reruns_the_best_single_score_is_selected(trace_state):
