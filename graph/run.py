@@ -17,6 +17,7 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.store.sqlite import SqliteStore
+from langgraph.types import Command
 
 from gome.graph.builder import build_graph, recursion_limit
 from gome.state.context import GomeContext
@@ -54,8 +55,6 @@ def _thread(run_dir: Path, config: RunConfig) -> dict:
 def _drive(run_dir: Path, config: RunConfig, inputs: dict | None, *, chat_model, executor, on_event, db,
            resume: Any = None) -> dict:
     """Stream the graph from `inputs` (None: from the last checkpoint) and return the final state."""
-    from langgraph.types import Command
-
     if executor is None:  # one slot per trace: each runs as its own uid with its share of CPU and memory
         executor = LocalExecutor(slots=config.traces)
     thread = _thread(run_dir, config)

@@ -130,20 +130,19 @@ def _skeleton(task: Task) -> str:
     ids right from an example far more often than from a rule."""
     kind, cols, idc = get_metric(task.metric).kind, task.submission_columns, task.id_column
     if kind == "probability" and len(cols) > 1:
-        predict, fill = "model.predict_proba(X.iloc[va])", "oof[va] = "
+        predict = "model.predict_proba(X.iloc[va])"
         frame = f'pd.DataFrame(oof, columns=[str(c) for c in model.classes_]).assign({idc}=train["{idc}"].values)'
         init = f"oof = np.zeros((len(train), {len(cols)}))"
     else:
         predict = "model.predict_proba(X.iloc[va])[:, 1]" if kind == "probability" else "model.predict(X.iloc[va])"
-        fill, init = "oof[va] = ", "oof = np.zeros(len(train))" if kind != "label" else \
-            "oof = np.empty(len(train), dtype=object)"
+        init = "oof = np.zeros(len(train))" if kind != "label" else "oof = np.empty(len(train), dtype=object)"
         frame = f'pd.DataFrame({{"{idc}": train["{idc}"], "{cols[0]}": oof}})'
     target = task.target_columns[0]
     dropped = ", ".join(f'"{c}"' for c in [idc, *task.target_columns])
     return (f'X = train.drop(columns=[{dropped}])\n'
             f'y = train["{target}"]\n{init}\n'
             f"for tr, va in KFold(5, shuffle=True, random_state=SEED).split(X):\n"
-            f"    model.fit(X.iloc[tr], y.iloc[tr])\n    {fill}{predict}\n"
+            f"    model.fit(X.iloc[tr], y.iloc[tr])\n    oof[va] = {predict}\n"
             f'{frame}.to_csv("val_predictions.csv", index=False)')
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-RunStatus = Literal["ok", "error", "timeout", "oom", "killed"]
+from gome.state.records import RunStatus
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def load_run(run_dir: str | Path) -> dict:
         except json.JSONDecodeError:
             continue
     return {"dir": run_dir, "run": run, "steps": steps, "usage": usage, "memory": _memory(steps),
-            "select": read_json(run_dir / "select.json"), "crash": _read(run_dir / "crash.txt")}
+            "crash": _read(run_dir / "crash.txt")}
 
 
 def diff(a: str, b: str, a_name: str, b_name: str) -> str:
