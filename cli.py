@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import re
 import sys
@@ -40,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="solve a task folder", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.add_argument("task_dir", help="task folder: description.md, train/test/sample submission CSVs, task.toml")
-    r.add_argument("--model", help="provider:name (e.g. openai:gpt-4.1-mini), or local: Qwen2.5-Coder-1.5B served "
-                   "by llama.cpp here (default: $GOME_MODEL)")
+    r.add_argument("--model", help="provider:name (e.g. openai:gpt-4.1-mini), or local (local:PATH.gguf): "
+                   "Qwen2.5-Coder-1.5B served by llama.cpp here (default: $GOME_MODEL, else local)")
     r.add_argument("--base-url", help="OpenAI-compatible server (default: $OPENAI_BASE_URL)")
     r.add_argument("--temperature", type=float, default=0.2)
     r.add_argument("--llm-timeout", type=parse_duration, default=300.0, help="per LLM call")
@@ -90,7 +89,42 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("task_dir")
     g.add_argument("submission", help="submission CSV, or a run folder (uses its best/submission.csv)")
     g.add_argument("--answers", help="answers CSV (default: TASK_DIR/private/answers.csv)")
+    t = sub.add_parser("tasks", help="the local benchmark suite: list its tasks, or build them")
+    tsub = t.add_subparsers(dest="tasks_command", required=True)
+    tsub.add_parser("list", help="the suite's tasks: source, kind, modality, metric")
+    b = tsub.add_parser("build", help="build tasks with their reference leaderboards and check their checksums")
+    b.add_argument("names", nargs="*", help="tasks to build (default: all)")
+    b.add_argument("--out", default="suite", help="folder of the built tasks")
+    b.add_argument("--no-leaderboard", action="store_true", help="data only: skip the reference pipelines")
+    b.add_argument("--record", action="store_true", help="rewrite checksums.json instead of checking it")
+    e = sub.add_parser("eval", help="run gome on suite tasks x modes x seeds x models, grade, and aggregate",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    e.add_argument("--suite", default="suite", help="folder built by `gome tasks build`")
+    e.add_argument("--tasks", type=_names, help="comma-separated tasks (default: every built task)")
+    e.add_argument("--modes", type=_names, default=["gradient", "tree"], help="comma-separated modes")
+    e.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds")
+    e.add_argument("--models", type=_names, default=["local"], help="comma-separated models (provider:name or local)")
+    e.add_argument("--steps", type=int, default=4, help="experiments per run")
+    e.add_argument("--time", type=parse_duration, default=1800.0, help="wall-clock budget per run")
+    e.add_argument("--traces", type=int, default=1)
+    e.add_argument("--reruns", type=int, default=0, help="extra seeds per candidate in final selection")
+    e.add_argument("--out", default="eval", help="folder of cells and results (run again to resume)")
+    e.add_argument("--json", action="store_true", help="progress events as JSON lines")
     return p
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected a comma-separated list")
+    return names
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(n) for n in _names(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be integers: {text!r}") from None
 
 
 def parse_prices(items: list[str]) -> dict[str, tuple[float, float]]:
@@ -117,10 +151,9 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
         return EXIT_USAGE
     spec = ModelSpec(model=args.model, base_url=args.base_url, temperature=args.temperature,
                      timeout_s=args.llm_timeout, max_retries=args.retries)
-    stack = contextlib.ExitStack()  # holds the local model server, when there is one, for the whole run
     try:
         if chat_model is None:
-            chat_model = open_chat_model(spec, stack)
+            chat_model = make_chat_model(spec)
         spec = resolve_spec(spec)
         config = RunConfig(
             mode=args.mode, traces=args.traces, steps=args.steps, time_s=args.time,
@@ -134,7 +167,6 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
         if executor is None:
             executor = make_executor(args, config.traces)
     except (E2BUnavailable, ModelConfigError, LocalModelError, ValueError) as e:
-        stack.close()
         print(f"gome: {e}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -143,21 +175,9 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
     run_dir = new_run_dir(args.out, task.name)
     update_run_json(run_dir, executor={"kind": args.executor, "allow_network": args.allow_network,
                                        "memory": args.memory})
-    with stack:
-        return supervise(run_dir, args.json, lambda on_event: run_gome(
-            args.task_dir, config, run_dir=run_dir, task_overrides=overrides, chat_model=chat_model,
-            executor=executor, on_event=on_event, db=args.db))
-
-
-def open_chat_model(spec: ModelSpec, stack: contextlib.ExitStack):
-    """The run's chat model. `local` starts the embedded llama.cpp server, kept open by `stack`."""
-    if resolve_spec(spec).model != "local":
-        return make_chat_model(spec)
-    from gome.tools.local_model import find_weights, local_server
-
-    url = stack.enter_context(local_server(find_weights()))
-    print(f"gome: local model served at {url}", file=sys.stderr)
-    return make_chat_model(spec.model_copy(update={"model": "openai:local", "base_url": url, "max_tokens": 2048}))
+    return supervise(run_dir, args.json, lambda on_event: run_gome(
+        args.task_dir, config, run_dir=run_dir, task_overrides=overrides, chat_model=chat_model,
+        executor=executor, on_event=on_event, db=args.db))
 
 
 def supervise(run_dir: Path, as_json: bool, go) -> int:
@@ -206,21 +226,18 @@ def cmd_resume(args, chat_model=None, executor=None) -> int:
     spec = config.model.model_copy(update={k: v for k, v in {"model": args.model, "base_url": args.base_url}.items()
                                            if v})
     saved = run.get("executor") or {}
-    stack = contextlib.ExitStack()
     try:
-        chat_model = chat_model or open_chat_model(spec, stack)
+        chat_model = chat_model or make_chat_model(spec)
         executor = executor or make_executor(argparse.Namespace(
             executor=saved.get("kind", "local"), allow_network=saved.get("allow_network", False),
             memory=saved.get("memory")), config.traces)
     except (ModelConfigError, E2BUnavailable, LocalModelError) as e:
-        stack.close()
         print(f"gome: {e}", file=sys.stderr)
         return EXIT_USAGE
     answer = review_answer(args)
     print(f"gome: resuming {run_dir}", file=sys.stderr)
-    with stack:
-        return supervise(run_dir, args.json, lambda on_event: resume_gome(
-            run_dir, chat_model=chat_model, executor=executor, on_event=on_event, db=args.db, resume=answer))
+    return supervise(run_dir, args.json, lambda on_event: resume_gome(
+        run_dir, chat_model=chat_model, executor=executor, on_event=on_event, db=args.db, resume=answer))
 
 
 def review_answer(args) -> dict | None:
@@ -296,6 +313,30 @@ def cmd_grade(args) -> int:
     return EXIT_OK
 
 
+def cmd_tasks(args) -> int:
+    from gome.evals.suite.build import SuiteError, build_suite
+    from gome.evals.suite.catalog import TASKS
+
+    if args.tasks_command == "list":
+        for s in TASKS:
+            print(f"{s.name:16} {s.kind:10} {s.modality:8} {s.metric:9} {s.source}")
+        return EXIT_OK
+    try:
+        build_suite(args.out, args.names or None, leaderboard=not args.no_leaderboard, record=args.record,
+                    on_task=lambda name, path: print(f"gome: built {name} -> {path}", file=sys.stderr))
+    except KeyError as e:
+        print(f"gome: {e.args[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    except ImportError as e:
+        print(f"gome: the suite needs its dataset packages: pip install 'gome[suite]' ({e})", file=sys.stderr)
+        return EXIT_USAGE
+    except SuiteError as e:
+        print(f"gome: {e}", file=sys.stderr)
+        return EXIT_NO_SUBMISSION
+    print(Path(args.out).resolve())
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None, *, chat_model=None, executor=None) -> int:
     """Entry point. chat_model / executor let embedding code and tests inject their own."""
     args = build_parser().parse_args(argv)
@@ -307,6 +348,12 @@ def main(argv: list[str] | None = None, *, chat_model=None, executor=None) -> in
         return cmd_doctor()
     if args.command == "report":
         return cmd_report(args.run_dir)
+    if args.command == "tasks":
+        return cmd_tasks(args)
+    if args.command == "eval":
+        from gome.evals.runner import main as eval_main
+
+        return eval_main(args)
     return cmd_grade(args)
 
 

@@ -87,11 +87,18 @@ def test_grade_without_answers_is_a_usage_error(breast_cancer, capsys):
     assert "no answers" in capsys.readouterr().err
 
 
-def test_no_model_configured_is_a_clear_usage_error(breast_cancer, monkeypatch, capsys):
+def test_no_model_configured_runs_the_local_model(breast_cancer, monkeypatch, capsys):
+    from gome.tools import local_model
+
     for var in ("GOME_MODEL", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
         monkeypatch.delenv(var, raising=False)
+
+    def not_installed(path=None):
+        raise local_model.LocalModelError("the local model's weights are not installed")
+
+    monkeypatch.setattr(local_model, "find_weights", not_installed)
     assert main(["run", str(breast_cancer)]) == EXIT_USAGE
-    assert "no model configured" in capsys.readouterr().err
+    assert "the local model's weights are not installed" in capsys.readouterr().err
 
 
 def test_invalid_task_folder_is_a_clear_usage_error(breast_cancer, tmp_path, capsys):

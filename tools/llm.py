@@ -7,6 +7,7 @@ import os
 from gome.state.records import ModelSpec
 
 ENV_MODEL, ENV_BASE_URL, ENV_KEY = "GOME_MODEL", "OPENAI_BASE_URL", "OPENAI_API_KEY"
+LOCAL_MAX_TOKENS = 2048  # the 1.5B model's replies stay short; an unbounded one can ramble until the timeout
 
 
 class ModelConfigError(RuntimeError):
@@ -14,18 +15,27 @@ class ModelConfigError(RuntimeError):
 
 
 def resolve_spec(spec: ModelSpec | None = None) -> ModelSpec:
-    """Fill what the flags left open from the environment (GOME_MODEL, OPENAI_BASE_URL)."""
+    """Fill what the flags left open from the environment (GOME_MODEL, OPENAI_BASE_URL). With no model and no
+    server configured at all, the model is `local`: the embedded one, so gome runs with no API key."""
     spec = spec or ModelSpec()
     updates = {}
     if not spec.model and os.environ.get(ENV_MODEL):
         updates["model"] = os.environ[ENV_MODEL]
     if not spec.base_url and os.environ.get(ENV_BASE_URL):
         updates["base_url"] = os.environ[ENV_BASE_URL]
+    if not (spec.model or updates.get("model") or spec.base_url or updates.get("base_url")):
+        updates["model"] = "local"
     return spec.model_copy(update=updates)
 
 
+def is_local(model: str | None) -> bool:
+    """`local` or `local:/path/to/weights.gguf`: the embedded llama.cpp model."""
+    return bool(model) and (model == "local" or model.startswith("local:"))
+
+
 def make_chat_model(spec: ModelSpec | None = None, api_key: str | None = None):
-    """Any LangChain chat model from "provider:model" (init_chat_model). A bare name means OpenAI.
+    """Any LangChain chat model from "provider:model" (init_chat_model). A bare name means OpenAI; `local` (or
+    `local:PATH.gguf`) is the embedded model.
 
     An OpenAI-compatible server (vLLM, llama.cpp, Ollama) is `openai:<served name>` with base_url; it gets a
     dummy key when none is set, the Chat Completions API, and streamed usage so tokens are counted.
@@ -35,8 +45,14 @@ def make_chat_model(spec: ModelSpec | None = None, api_key: str | None = None):
     spec = resolve_spec(spec)
     if not spec.model:
         raise ModelConfigError(
-            "no model configured: pass --model provider:name (e.g. openai:gpt-4.1-mini), set GOME_MODEL, "
-            "or point OPENAI_BASE_URL at an OpenAI-compatible server and pass --model openai:<served name>")
+            "no model configured for the server at the base URL: pass --model openai:<served name>, or another "
+            "provider:name (e.g. openai:gpt-4.1-mini), or --model local for the embedded model")
+    if is_local(spec.model):  # the embedded model: llama.cpp's OpenAI-compatible server, started on first use
+        from gome.tools.local_model import shared_server
+
+        url = shared_server(spec.model.partition(":")[2] or None)
+        spec = spec.model_copy(update={"model": "openai:local", "base_url": url,
+                                       "max_tokens": spec.max_tokens or LOCAL_MAX_TOKENS})
     if spec.model.startswith("python:"):  # python:package.module:factory -> factory(), your own chat model
         import importlib
 

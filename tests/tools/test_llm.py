@@ -10,9 +10,13 @@ def clean_env(monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
-def test_no_model_is_a_clear_error():
-    with pytest.raises(ModelConfigError, match="no model configured: pass --model"):
-        make_chat_model(ModelSpec())
+def test_no_model_configured_means_the_embedded_local_model():
+    assert resolve_spec(ModelSpec()).model == "local"
+
+
+def test_a_server_without_a_model_name_is_a_clear_error():
+    with pytest.raises(ModelConfigError, match="no model configured for the server"):
+        make_chat_model(ModelSpec(base_url="http://127.0.0.1:9/v1"))
 
 
 def test_openai_needs_a_key_unless_a_local_server():
