@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--answers", help="answers CSV (default: TASK_DIR/private/answers.csv)")
     t = sub.add_parser("tasks", help="the local benchmark suite: list its tasks, or build them")
     tsub = t.add_subparsers(dest="tasks_command", required=True)
-    tsub.add_parser("list", help="the suite's tasks: source, kind, modality, metric")
+    ls = tsub.add_parser("list", help="the suite's tasks: source, kind, modality, metric")
+    ls.add_argument("--suite", help="a built suite: print its table (trivial, reference median and gold scores)")
     b = tsub.add_parser("build", help="build tasks with their reference leaderboards and check their checksums")
     b.add_argument("names", nargs="*", help="tasks to build (default: all)")
     b.add_argument("--out", default="suite", help="folder of the built tasks")
@@ -314,9 +315,12 @@ def cmd_grade(args) -> int:
 
 
 def cmd_tasks(args) -> int:
-    from gome.evals.suite.build import SuiteError, build_suite
+    from gome.evals.suite.build import SuiteError, build_suite, suite_table
     from gome.evals.suite.catalog import TASKS
 
+    if args.tasks_command == "list" and args.suite:
+        print(suite_table(args.suite), end="")
+        return EXIT_OK
     if args.tasks_command == "list":
         for s in TASKS:
             print(f"{s.name:16} {s.kind:10} {s.modality:8} {s.metric:9} {s.source}")

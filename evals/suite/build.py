@@ -203,3 +203,24 @@ def build_suite(out: str | Path, names: list[str] | None = None, *, leaderboard:
         raise SuiteError("the built suite differs from checksums.json (different package versions?):\n  "
                          + "\n  ".join(problems))
     return built
+
+
+def suite_table(out: str | Path) -> str:
+    """A markdown table of the built tasks: kind, metric, rows, and the trivial / reference-median / gold scores."""
+    from gome.evals.grader import leaderboard_scores, thresholds
+
+    lines = ["| task | kind | modality | metric | train / test rows | trivial | reference median | gold | teams |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for spec in TASKS:
+        task_dir = Path(out) / spec.name
+        if not (task_dir / "suite.json").is_file():
+            continue
+        meta = json.loads((task_dir / "suite.json").read_text())
+        median = gold = teams = "-"
+        if (task_dir / "leaderboard.csv").is_file():
+            scores = leaderboard_scores(task_dir / "leaderboard.csv")
+            t = thresholds(scores, get_metric(spec.metric).direction == "minimize")
+            median, gold, teams = f"{t['median_threshold']:.4g}", f"{t['gold_threshold']:.4g}", len(scores)
+        lines.append(f"| {spec.name} | {spec.kind} | {spec.modality} | {spec.metric} | {meta['rows']['train']} / "
+                     f"{meta['rows']['test']} | {meta['trivial_score']:.4g} | {median} | {gold} | {teams} |")
+    return "\n".join(lines) + "\n"

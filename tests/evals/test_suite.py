@@ -96,3 +96,13 @@ def test_reference_leaderboard_gives_medal_thresholds_a_trivial_baseline_misses(
 def test_tasks_build_names_an_unknown_task(tmp_path, capsys):
     assert main(["tasks", "build", "no-such-task", "--out", str(tmp_path)]) == EXIT_USAGE
     assert "no suite task 'no-such-task'" in capsys.readouterr().err
+
+
+def test_tasks_list_prints_the_built_suite_table(with_leaderboards, capsys):
+    assert main(["tasks", "list", "--suite", str(with_leaderboards)]) == 0
+    table = capsys.readouterr().out
+    task_dir = with_leaderboards / "penguin-mass"
+    report = grade_report(task_dir, task_dir / "public/sample_submission.csv")
+    assert "| penguin-mass | regression | tabular | mae | 273 / 69 |" in table
+    assert f"| {report['gold_threshold']:.4g} | 52 |" in table
+    assert "adult-income" not in table  # not built here
