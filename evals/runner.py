@@ -118,6 +118,8 @@ def run_cell(cell: Cell, out: Path, task_dir: Path, run_args: list[str], *, chat
         code = gome(["run", str(task_dir), "--mode", cell.mode, "--seed", str(cell.seed), "--model", cell.model,
                      "--out", str(folder), *run_args], chat_model=chat_model, executor=executor)
     wall = spent + time.time() - started
+    if code == 2:  # the run could not start (model, sandbox or task): a setup problem, not a result
+        raise ValueError(f"{cell.model} {cell.task} {cell.mode}: the run could not start (see the message above)")
     if code in (3, 130):  # paused for review or interrupted: not a result; the next eval resumes it
         write_json(folder / "wall.json", {"wall_s": wall})
         raise KeyboardInterrupt if code == 130 else RuntimeError(f"{folder}: the run paused for review")
@@ -159,7 +161,7 @@ def main(args) -> int:
     try:
         results = run_eval(suite, Path(args.out), tasks=tasks, modes=args.modes, seeds=args.seeds,
                            models=args.models, run_args=run_args)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, RuntimeError) as e:  # incl. model, sandbox and local-server errors
         print(f"gome: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

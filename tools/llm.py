@@ -52,7 +52,7 @@ def make_chat_model(spec: ModelSpec | None = None, api_key: str | None = None):
 
         url = shared_server(spec.model.partition(":")[2] or None)
         spec = spec.model_copy(update={"model": "openai:local", "base_url": url,
-                                       "max_tokens": spec.max_tokens or LOCAL_MAX_TOKENS})
+                                       "max_tokens": LOCAL_MAX_TOKENS})
     if spec.model.startswith("python:"):  # python:package.module:factory -> factory(), your own chat model
         import importlib
 

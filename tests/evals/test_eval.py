@@ -81,3 +81,17 @@ def test_eval_resumes_a_cut_off_cell_and_grades_a_finished_one(suite, tmp_path):
 def test_eval_cli_names_a_missing_suite(tmp_path, capsys):
     assert main(["eval", "--suite", str(tmp_path / "nope"), "--out", str(tmp_path / "e")]) == 2
     assert "gome tasks build" in capsys.readouterr().err
+
+
+def test_a_run_that_cannot_start_stops_the_eval_without_recording_a_result(suite, tmp_path, monkeypatch, capsys):
+    from gome.tools import local_model
+
+    def not_installed(path=None):
+        raise local_model.LocalModelError("the local model's weights are not installed")
+
+    monkeypatch.setattr(local_model, "find_weights", not_installed)
+    out = tmp_path / "eval"
+    assert main(["eval", "--suite", str(suite), "--tasks", "penguin-mass", "--modes", "gradient",
+                 "--out", str(out)]) == 2
+    assert "weights are not installed" in capsys.readouterr().err
+    assert not list(out.glob("cells/**/cell.json"))

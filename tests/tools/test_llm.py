@@ -45,3 +45,13 @@ def test_environment_fills_what_flags_leave_open(monkeypatch):
 def test_unknown_provider_is_a_clear_error():
     with pytest.raises(ModelConfigError):
         make_chat_model(ModelSpec(model="nosuchprovider:x"))
+
+
+def test_local_model_is_served_by_a_shared_llama_cpp_server(monkeypatch):
+    from gome.tools import local_model
+
+    asked = []
+    monkeypatch.setattr(local_model, "shared_server", lambda path=None: asked.append(path) or "http://127.0.0.1:1/v1")
+    chat = make_chat_model(ModelSpec(model="local:/models/q.gguf"))
+    assert asked == ["/models/q.gguf"]
+    assert (chat.model_name, chat.openai_api_base, chat.max_tokens) == ("local", "http://127.0.0.1:1/v1", 2048)
