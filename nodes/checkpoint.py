@@ -22,11 +22,11 @@ def memory_namespace(run_id: str) -> tuple[str, ...]:
 
 
 def is_buggy(last: dict, diagnosis: dict, mode: str = "gradient") -> bool:
-    """Did the run fail to write valid, scored outputs? In tree mode a diagnosis of "bug" also counts (AIDE's
-    review); in gradient mode the harness's facts win over a diagnosis that calls a working run a bug (a small
-    model does)."""
+    """Did the run fail to write valid, scored outputs? In tree mode a diagnosis of "bug" that names a problem
+    also counts (AIDE's review); a bare "bug" on a run the harness saw succeed does not (a small model copies the
+    field's description, "the script crashed", onto working runs). In gradient mode the harness's facts win."""
     failed = last["status"] != "ok" or not last.get("submission_valid") or last.get("score") is None
-    return failed or (mode == "tree" and diagnosis.get("outcome") == "bug")
+    return failed or (mode == "tree" and diagnosis.get("outcome") == "bug" and bool(diagnosis.get("problems")))
 
 
 def decide(last: dict, diagnosis: dict, best: dict | None, direction: str, mode: str = "gradient"

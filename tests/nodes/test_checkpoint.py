@@ -68,11 +68,15 @@ def test_last_step_sets_the_stop_reason(trace_state, make_runtime):
     assert runtime.store.search(memory_namespace(trace_state["run_id"])) == []
 
 
-def test_buggy_means_the_harness_saw_a_failure_except_that_tree_mode_trusts_its_review():
+def test_buggy_means_the_harness_saw_a_failure_except_that_tree_mode_trusts_a_review_that_names_a_problem():
     from gome.nodes.checkpoint import is_buggy
 
     worked = {"status": "ok", "submission_valid": True, "score": 0.98}
-    said_bug = {"outcome": "bug"}
+    said_bug = {"outcome": "bug", "problems": [{"description": "the validation split overlaps the training rows",
+                                                "evidence": "train_test_split on X after fit", "component": "data"}]}
     assert not is_buggy(worked, said_bug, "gradient")  # a small model called a working run a bug
     assert is_buggy(worked, said_bug, "tree")
+    # Seen with Qwen2.5-Coder-1.5B: "The script crashed and wrote no valid output." with no problem, on a run
+    # that exited 0 and scored 0.823: the harness's facts win.
+    assert not is_buggy(worked, {"outcome": "bug", "problems": []}, "tree")
     assert is_buggy({**worked, "status": "error"}, {"outcome": "ran"}, "gradient")
