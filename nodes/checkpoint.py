@@ -44,7 +44,7 @@ def decide(last: dict, diagnosis: dict, best: dict | None, direction: str, mode:
     if last.get("score") is None:
         return False, f"no validation score: {last.get('val_error')}"
     if mode == "tree":
-        if diagnosis.get("outcome") == "bug":
+        if is_buggy(last, diagnosis, mode):
             return False, "diagnosed as buggy: " + diagnosis.get("summary", "")[:200]
     else:
         if diagnosis.get("leakage"):

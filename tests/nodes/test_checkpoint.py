@@ -80,3 +80,13 @@ def test_buggy_means_the_harness_saw_a_failure_except_that_tree_mode_trusts_a_re
     # that exited 0 and scored 0.823: the harness's facts win.
     assert not is_buggy(worked, {"outcome": "bug", "problems": []}, "tree")
     assert is_buggy({**worked, "status": "error"}, {"outcome": "ran"}, "gradient")
+
+
+def test_tree_mode_accepts_a_working_run_whose_review_says_bug_without_naming_a_problem():
+    bare_bug = {**FINE, "outcome": "bug", "summary": "The script crashed and did not write any valid output.",
+                "problems": []}
+    assert decide(OK, bare_bug, None, "maximize", "tree")[0]
+    named = {**bare_bug, "problems": [{"description": "predicts the training labels", "evidence": "...",
+                                       "component": "model"}]}
+    ok, reason = decide(OK, named, None, "maximize", "tree")
+    assert not ok and reason.startswith("diagnosed as buggy")
