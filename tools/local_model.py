@@ -13,6 +13,7 @@ import atexit
 import contextlib
 import hashlib
 import importlib.util
+import json
 import os
 import socket
 import subprocess
@@ -104,21 +105,35 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _server_command(weights: Path, port: int, ctx: int, threads: int) -> list[str]:
+    serve = Path(__file__).with_name("llama_serve.py")  # llama_cpp.server with weight repacking off
+    return [sys.executable, str(serve), "--model", str(weights), "--host", "127.0.0.1", "--port", str(port),
+            "--n_ctx", str(ctx), "--n_threads", str(threads), "--model_alias", "local"]
+
+
+def _first_token(url: str) -> None:
+    """Completes one token: a server that loads but crashes on its first decode is caught at start, not as a
+    connection error on every step of the run."""
+    body = json.dumps({"model": "local", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1})
+    urllib.request.urlopen(urllib.request.Request(f"{url}/chat/completions", body.encode(),
+                                                  {"Content-Type": "application/json"}), timeout=120)
+
+
 @contextmanager
 def local_server(weights: Path, *, threads: int | None = None, ctx: int = 8192, startup_s: float = 180
                  ) -> Iterator[str]:
     """Serve `weights` with llama-cpp-python's OpenAI-compatible server on a free loopback port; yield its
-    base URL; stop it on exit (also after an error)."""
+    base URL once it has completed a token; stop it on exit (also after an error)."""
     if importlib.util.find_spec("llama_cpp") is None:
         raise LocalModelError("the local model needs llama-cpp-python's server: pip install 'gome[local]' "
                               "(it compiles llama.cpp: 5-9 minutes on 2 cores, once)")
     port = _free_port()
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}  # scripts share the cores with the server
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(weights), "--host", "127.0.0.1", "--port",
-           str(port), "--n_ctx", str(ctx), "--n_threads", str(threads or os.cpu_count() or 2),
-           "--model_alias", "local"]
-    log = open(CACHE.parent / "llama-server.log", "ab") if CACHE.parent.exists() else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    log_path = CACHE.parent / "llama-server.log"
+    log = open(log_path, "ab")
+    proc = subprocess.Popen(_server_command(weights, port, ctx, threads or os.cpu_count() or 2), env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + startup_s
@@ -128,10 +143,20 @@ def local_server(weights: Path, *, threads: int | None = None, ctx: int = 8192, 
                 break
             except OSError:
                 if proc.poll() is not None:
-                    raise LocalModelError(f"the llama.cpp server exited with code {proc.returncode}") from None
+                    raise LocalModelError(f"the llama.cpp server exited with code {proc.returncode} while "
+                                          f"starting (its log: {log_path})") from None
                 if time.monotonic() > deadline:
-                    raise LocalModelError(f"the llama.cpp server did not answer within {startup_s:g} s") from None
+                    raise LocalModelError(f"the llama.cpp server did not answer within {startup_s:g} s (its log: "
+                                          f"{log_path})") from None
                 time.sleep(0.5)
+        try:
+            _first_token(url)
+        except OSError as e:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+            what = f"exited with code {proc.returncode}" if proc.poll() is not None else f"failed ({e})"
+            raise LocalModelError(f"the llama.cpp server {what} on its first completion (its log: "
+                                  f"{log_path})") from None
         yield url
     finally:
         proc.terminate()
@@ -140,8 +165,7 @@ def local_server(weights: Path, *, threads: int | None = None, ctx: int = 8192, 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if log is not subprocess.DEVNULL:
-            log.close()
+        log.close()
 
 
 _servers: dict[Path, str] = {}

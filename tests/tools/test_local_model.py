@@ -3,6 +3,8 @@ refused, and the message when the server package is missing. (A real run with th
 issue's slow test.)"""
 
 import importlib.util
+import sys
+import urllib.request
 
 import pytest
 
@@ -56,3 +58,56 @@ def test_missing_server_package_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(LocalModelError, match="gome\\[local\\]"):
         with local_server(tmp_path / "m.gguf"):
             pass
+
+
+FAKE_SERVER = '''
+import json, os, signal, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"object": "list", "data": [{"id": "local"}]}).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        if sys.argv[2] == "crash":  # what llama.cpp did on its first decode on an AMX CPU in a VM
+            os.kill(os.getpid(), signal.SIGSEGV)
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.dumps({"choices": [{"message": {"role": "assistant", "content": "hi"}}]}).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+'''
+
+
+@pytest.fixture
+def fake_server(tmp_path, monkeypatch):
+    """local_server's process management against a small HTTP server instead of llama.cpp."""
+    script = tmp_path / "fake_server.py"
+    script.write_text(FAKE_SERVER)
+    monkeypatch.setattr(local_model, "CACHE", tmp_path / "gome-cache" / "models")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: real("json") if name == "llama_cpp" else real(name, *a))
+
+    def use(behaviour):
+        monkeypatch.setattr(local_model, "_server_command",
+                            lambda weights, port, ctx, threads: [sys.executable, str(script), str(port), behaviour])
+    return use
+
+
+def test_a_server_that_crashes_on_its_first_completion_is_a_clear_error_at_start(fake_server, tmp_path):
+    fake_server("crash")
+    with pytest.raises(LocalModelError, match=r"exited with code -11 on its first completion \(its log: .*server.log"):
+        with local_server(tmp_path / "m.gguf", startup_s=30):
+            pass
+
+
+def test_a_working_server_is_yielded_and_stopped_afterwards(fake_server, tmp_path):
+    fake_server("ok")
+    with local_server(tmp_path / "m.gguf", startup_s=30) as url:
+        assert urllib.request.urlopen(f"{url}/models", timeout=5).status == 200
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{url}/models", timeout=5)
