@@ -229,9 +229,12 @@ class LLMCaller:
 
     # -- scripts -----------------------------------------------------------------------------------------------
     def write_script(self, messages: list[BaseMessage]) -> str | None:
-        """A complete Python script from a fenced block; one retry when the reply holds none."""
+        """A complete Python script from a fenced block; one retry when the reply holds none or the script does
+        not compile (small models paste the prompt's plan into the code). After the retry a script that does
+        not compile is still returned: its run shows the SyntaxError to the diagnosis."""
         convo = list(messages)
-        for attempt in ("script", "script_repair"):
+        attempts = ("script", "script_repair")
+        for attempt in attempts:
             try:
                 out, seconds = self._invoke(self.model, convo, attempt)
             except _Fatal:
@@ -239,11 +242,27 @@ class LLMCaller:
             if out is None:
                 continue
             code = extract_code(out.content if isinstance(out.content, str) else str(out.content))
-            self._record(attempt, out, seconds, code is not None, "" if code else "no ```python block in the reply")
-            if code:
+            problem = "no ```python block in the reply" if code is None else _syntax_error(code)
+            self._record(attempt, out, seconds, not problem, problem)
+            if code and (not problem or attempt == attempts[-1]):
                 return code
-            convo = [*convo, out, HumanMessage("Reply with the complete script in a single ```python block.")]
+            convo = [*convo, out, HumanMessage(
+                f"That reply cannot run: {problem}. Reply with the complete corrected script in a single ```python "
+                "block, with nothing but Python inside it." if code else
+                "Reply with the complete script in a single ```python block.")]
         return None
+
+
+def _syntax_error(code: str) -> str:
+    """What stops `code` from compiling ('' when it compiles)."""
+    try:
+        compile(code, "main.py", "exec")
+    except SyntaxError as e:
+        line = (e.text or "").strip()[:200]
+        return f"SyntaxError at line {e.lineno}: {e.msg}" + (f" ({line!r})" if line else "")
+    except ValueError as e:  # null bytes
+        return f"it does not compile: {e}"
+    return ""
 
 
 class _Fatal(Exception):

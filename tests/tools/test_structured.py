@@ -97,3 +97,22 @@ def test_extractors():
     assert extract_json('noise {"a": {"b": "}"}} tail') == {"a": {"b": "}"}}
     assert extract_code("import os\nprint(os.getcwd())") is not None
     assert extract_code("just words") is None
+
+
+PASTED_PLAN = ("import pandas as pd\nprint('validation score: 0.5')\n\n# Update plan\n"
+               "Change to make now: Replace the model with a different one.\n")
+
+
+def test_a_script_that_does_not_compile_is_asked_for_again_with_the_error():
+    # What the 1.5B local model did: it pasted the prompt's plan into the code block.
+    good = "import pandas as pd\nprint('validation score: 0.6')\n"
+    model = ScriptedChatModel(replies=[f"```python\n{PASTED_PLAN}```", f"```python\n{good}```"])
+    caller = LLMCaller(model, "update")
+    assert caller.write_script(ASK) == good
+    assert "SyntaxError at line 5" in caller.errors[0]
+    assert "SyntaxError at line 5" in model.calls[1]["prompt"]  # the retry names the line
+
+
+def test_a_script_that_still_does_not_compile_is_returned_so_its_run_shows_the_error():
+    model = ScriptedChatModel(replies=[f"```python\n{PASTED_PLAN}```", f"```python\n{PASTED_PLAN}```"])
+    assert LLMCaller(model, "update").write_script(ASK) == PASTED_PLAN
