@@ -112,12 +112,8 @@ def extract_code(text: str) -> str | None:
     if blocks and max(blocks, key=len).strip():
         return max(blocks, key=len).strip() + "\n"
     stripped = (text or "").strip()
-    if "import " in stripped and not stripped.startswith("```"):
-        try:
-            compile(stripped, "<reply>", "exec")
-            return stripped + "\n"
-        except SyntaxError:
-            return None
+    if "import " in stripped and not stripped.startswith("```") and not _syntax_error(stripped):
+        return stripped + "\n"
     return None
 
 
@@ -246,10 +242,12 @@ class LLMCaller:
             self._record(attempt, out, seconds, not problem, problem)
             if code and (not problem or attempt == attempts[-1]):
                 return code
-            convo = [*convo, out, HumanMessage(
-                f"That reply cannot run: {problem}. Reply with the complete corrected script in a single ```python "
-                "block, with nothing but Python inside it." if code else
-                "Reply with the complete script in a single ```python block.")]
+            if code:
+                ask = (f"That reply cannot run: {problem}. Reply with the complete corrected script in a single "
+                       "```python block, with nothing but Python inside it.")
+            else:
+                ask = "Reply with the complete script in a single ```python block."
+            convo = [*convo, out, HumanMessage(ask)]
         return None
 
 

@@ -116,3 +116,4 @@ def test_a_script_that_does_not_compile_is_asked_for_again_with_the_error():
 def test_a_script_that_still_does_not_compile_is_returned_so_its_run_shows_the_error():
     model = ScriptedChatModel(replies=[f"```python\n{PASTED_PLAN}```", f"```python\n{PASTED_PLAN}```"])
     assert LLMCaller(model, "update").write_script(ASK) == PASTED_PLAN
+    assert len(model.calls) == 2  # it was asked for again before giving up
