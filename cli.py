@@ -6,15 +6,15 @@ import argparse
 import json
 import re
 import sys
-import traceback
 from pathlib import Path
 
 from gome.state.records import ModelSpec, RunConfig
 from gome.tools.e2b_executor import E2BUnavailable
+from gome.tools.files import read_text
 from gome.tools.llm import ModelConfigError, make_chat_model, resolve_spec
 from gome.tools.local_model import LocalModelError
 from gome.tools.metrics import ScoringError
-from gome.tools.run_folder import new_run_dir, read_json, update_run_json
+from gome.tools.run_folder import MAX_CODE_BYTES, RunFolderError, is_disk_full, new_run_dir, read_json, update_run_json
 from gome.tools.submission import grade
 from gome.tools.tasks import TaskError, find_data_dir, load_task
 
@@ -34,6 +34,28 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+    return parse
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gome", description="An MLE agent: give it a task folder, get a submission.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -44,21 +66,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--base-url", help="OpenAI-compatible server (default: $OPENAI_BASE_URL)")
     r.add_argument("--temperature", type=float, default=0.2)
     r.add_argument("--llm-timeout", type=parse_duration, default=300.0, help="per LLM call")
-    r.add_argument("--retries", type=int, default=2, help="LLM call retries")
+    r.add_argument("--retries", type=_count(0), default=2, help="LLM call retries")
     r.add_argument("--mode", choices=["gradient", "tree", "auto"], default="gradient",
                    help="gradient (Gome), tree (AIDE-style search), or auto (switches by what pays off)")
-    r.add_argument("--traces", type=int, default=1, help="parallel traces sharing one success memory")
+    r.add_argument("--traces", type=_count(1), default=1, help="parallel traces sharing one success memory")
     r.add_argument("--tree-policy", choices=["greedy", "uct"], default="greedy")
-    r.add_argument("--steps", type=int, default=8, help="experiments in the whole run")
+    r.add_argument("--steps", type=_count(1), default=8, help="experiments in the whole run")
     r.add_argument("--time", type=parse_duration, default=3600.0, help="wall-clock budget (e.g. 30m)")
     r.add_argument("--script-timeout", type=parse_duration, default=1800.0, help="limit of one script run")
-    r.add_argument("--threads", type=int, default=2, help="CPU threads a script may use")
-    r.add_argument("--max-tokens", type=int, help="LLM token budget of the whole run")
-    r.add_argument("--max-dollars", type=float, help="LLM spend budget of the whole run (needs a price)")
+    r.add_argument("--threads", type=_count(1), default=2, help="CPU threads a script may use")
+    r.add_argument("--max-tokens", type=_count(1), help="LLM token budget of the whole run")
+    r.add_argument("--max-dollars", type=_positive, help="LLM spend budget of the whole run (needs a price)")
     r.add_argument("--price", action="append", default=[], metavar="MODEL=IN,OUT",
                    help="USD per million input,output tokens, e.g. gpt-4.1-mini=0.4,1.6 (repeatable)")
-    r.add_argument("--top-k", type=int, default=3, help="candidates re-run by final selection")
-    r.add_argument("--reruns", type=int, default=2, help="extra seeds per candidate in final selection (0: off)")
+    r.add_argument("--top-k", type=_count(1), default=3, help="candidates re-run by final selection")
+    r.add_argument("--reruns", type=_count(0), default=2, help="extra seeds per candidate in final selection (0: off)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--out", default="runs", help="parent folder of run folders")
     r.add_argument("--metric", help="task metric when the folder has no task.toml")
@@ -68,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--executor", choices=["local", "e2b"], default="local",
                    help="where scripts run: the local sandbox, or e2b cloud sandboxes (needs E2B_API_KEY)")
     r.add_argument("--allow-network", action="store_true", help="let scripts reach the network (off by default)")
-    r.add_argument("--memory", type=float, help="GiB of memory per script (default: 80%% of RAM / traces)")
+    r.add_argument("--memory", type=_positive, help="GiB of memory per script (default: 80%% of RAM / traces)")
     r.add_argument("--db", help="postgresql://... for the checkpointer and store (default: SQLite in the run)")
     r.add_argument("--review", action="store_true", help="pause before each new script runs, for approval")
     r.add_argument("--json", action="store_true", help="print progress events as JSON lines")
@@ -105,10 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--modes", type=_names, default=["gradient", "tree"], help="comma-separated modes")
     e.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds")
     e.add_argument("--models", type=_names, default=["local"], help="comma-separated models (provider:name or local)")
-    e.add_argument("--steps", type=int, default=4, help="experiments per run")
+    e.add_argument("--steps", type=_count(1), default=4, help="experiments per run")
     e.add_argument("--time", type=parse_duration, default=1800.0, help="wall-clock budget per run")
-    e.add_argument("--traces", type=int, default=1)
-    e.add_argument("--reruns", type=int, default=0, help="extra seeds per candidate in final selection")
+    e.add_argument("--traces", type=_count(1), default=1)
+    e.add_argument("--reruns", type=_count(0), default=0, help="extra seeds per candidate in final selection")
     e.add_argument("--out", default="eval", help="folder of cells and results (run again to resume)")
     e.add_argument("--json", action="store_true", help="progress events as JSON lines")
     return p
@@ -171,9 +193,13 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
         print(f"gome: {e}", file=sys.stderr)
         return EXIT_USAGE
 
+    try:
+        run_dir = new_run_dir(args.out, task.name)
+    except RunFolderError as e:
+        print(f"gome: {e}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"gome: {task.name} ({task.metric}, {task.direction}); mode {args.mode}, {args.traces} trace(s), "
           f"{args.steps} steps, {args.time:g} s budget", file=sys.stderr)
-    run_dir = new_run_dir(args.out, task.name)
     update_run_json(run_dir, executor={"kind": args.executor, "allow_network": args.allow_network,
                                        "memory": args.memory})
     return supervise(run_dir, args.json, lambda on_event: run_gome(
@@ -189,15 +215,15 @@ def supervise(run_dir: Path, as_json: bool, go) -> int:
     try:
         with Progress(as_json=as_json) as progress:
             final = go(progress)
-    except KeyboardInterrupt:
-        update_run_json(run_dir, status="interrupted")
+    except RunFolderError as e:  # in use, or a checkpoint database that cannot be trusted: nothing ran
+        print(f"gome: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:  # run.json already says so (the runner records how a run ended)
         print(f"gome: interrupted; resume with: gome resume {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as e:  # a bug or a broken disk: say where the work is, keep the traceback in the run
-        (run_dir / "crash.txt").write_text(traceback.format_exc())
-        update_run_json(run_dir, status="crashed", message=f"{type(e).__name__}: {e}")
-        cmd_report(str(run_dir))
-        print(f"gome: the run crashed ({type(e).__name__}: {e}); traceback in {run_dir / 'crash.txt'}; "
+    except Exception as e:  # a bug or a broken disk: the runner kept the traceback in the run folder
+        why = "no space left on the disk" if is_disk_full(e) else f"{type(e).__name__}: {e}"
+        print(f"gome: the run crashed ({why}); traceback in {run_dir / 'crash.txt'}; "
               f"every finished experiment is in {run_dir}; resume with: gome resume {run_dir}", file=sys.stderr)
         return EXIT_NO_SUBMISSION
     if final.get("status") == "paused":
@@ -218,10 +244,15 @@ def supervise(run_dir: Path, as_json: bool, go) -> int:
 def cmd_resume(args, chat_model=None, executor=None) -> int:
     from gome.graph.run import resume_gome
 
-    run_dir = Path(args.run_dir)
+    run_dir = Path(args.run_dir).resolve()
     run = read_json(run_dir / "run.json", {}) or {}
     if not run.get("inputs"):
         print(f"gome: {run_dir} is not a gome run folder (no run.json with inputs)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        answer = review_answer(args)
+    except OSError as e:
+        print(f"gome: --edit {args.edit}: cannot read it ({e.strerror})", file=sys.stderr)
         return EXIT_USAGE
     config = RunConfig.model_validate(run["inputs"]["config"])
     spec = config.model.model_copy(update={k: v for k, v in {"model": args.model, "base_url": args.base_url}.items()
@@ -235,7 +266,6 @@ def cmd_resume(args, chat_model=None, executor=None) -> int:
     except (ModelConfigError, E2BUnavailable, LocalModelError) as e:
         print(f"gome: {e}", file=sys.stderr)
         return EXIT_USAGE
-    answer = review_answer(args)
     print(f"gome: resuming {run_dir}", file=sys.stderr)
     return supervise(run_dir, args.json, lambda on_event: resume_gome(
         run_dir, chat_model=chat_model, executor=executor, on_event=on_event, db=args.db, resume=answer))
@@ -247,7 +277,7 @@ def review_answer(args) -> dict | None:
     if getattr(args, "reject", False):
         return {"action": "reject"}
     if getattr(args, "edit", None):
-        return {"action": "edit", "code": Path(args.edit).read_text()}
+        return {"action": "edit", "code": read_text(args.edit, MAX_CODE_BYTES)}
     return None
 
 

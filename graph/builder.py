@@ -12,6 +12,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 from gome.graph.trace import NODES_PER_STEP, build_trace_graph
+from gome.nodes.common import located
 from gome.nodes.finalize import finalize
 from gome.nodes.prepare import prepare
 from gome.nodes.select import select
@@ -37,8 +38,8 @@ def build_graph(checkpointer=None, store=None):
     g = StateGraph(GomeState, context_schema=GomeContext, input_schema=GomeInput, output_schema=GomeOutput)
     g.add_node("prepare", prepare)
     g.add_node("trace", build_trace_graph())
-    g.add_node("select", select)
-    g.add_node("finalize", finalize)
+    g.add_node("select", located(select))
+    g.add_node("finalize", located(finalize))
     g.add_edge(START, "prepare")
     g.add_conditional_edges("prepare", fan_out, ["trace"])
     g.add_edge("trace", "select")

@@ -3,13 +3,21 @@
 Checkpoints are written durably at every step boundary (durability "sync"), so a run killed at any point resumes
 from its last finished node: `resume_gome(run_dir)` (the CLI's `gome resume`). Progress events go to the caller
 and to <run_dir>/events.jsonl.
+
+A run folder is held by one process at a time (a lock the kernel drops when the holder dies). A run that fails
+after it started always leaves run.json with a final status and crash.txt. Resume refuses a checkpoint
+database that is missing, damaged, or empty while experiments have finished: starting over would run finished
+work again. A run folder can be moved or copied: the folder resumed is the one written to.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -22,8 +30,17 @@ from langgraph.types import Command
 from gome.graph.builder import build_graph, recursion_limit
 from gome.state.context import GomeContext
 from gome.state.records import RunConfig
+from gome.tools.files import write_text
 from gome.tools.local_executor import LocalExecutor
-from gome.tools.run_folder import new_run_dir, read_json, update_run_json
+from gome.tools.run_folder import (
+    RunFolderError,
+    free_reserve,
+    is_disk_full,
+    new_run_dir,
+    read_json,
+    run_lock,
+    update_run_json,
+)
 from gome.tools.tasks import load_task
 
 DB_NAME = "checkpoints.sqlite"
@@ -54,26 +71,95 @@ def _thread(run_dir: Path, config: RunConfig) -> dict:
 
 def _drive(run_dir: Path, config: RunConfig, inputs: dict | None, *, chat_model, executor, on_event, db,
            resume: Any = None) -> dict:
+    """Hold the run folder, stream the graph, and record how the run ended if it did not end by itself."""
+    with run_lock(run_dir, "resume" if inputs is None else "run"):
+        if inputs is not None:
+            update_run_json(run_dir, inputs=inputs, db=_redact(db))
+        try:
+            return _stream(run_dir, config, inputs, chat_model=chat_model, executor=executor, on_event=on_event,
+                           db=db, resume=resume)
+        except RunFolderError:
+            raise
+        except KeyboardInterrupt:
+            with contextlib.suppress(OSError):
+                update_run_json(run_dir, status="interrupted", message="interrupted; continue with gome resume")
+            raise
+        except Exception as e:
+            record_crash(run_dir, e)
+            raise
+
+
+def record_crash(run_dir: Path, error: BaseException) -> None:
+    """crash.txt, run.json status "crashed" and the report, whatever it takes: on a full disk, the space set
+    aside at the start is freed first. Nothing here may raise: the caller re-raises the original error."""
+    full = is_disk_full(error)
+    if full:
+        free_reserve(run_dir)
+    message = (f"no space left on the disk ({error}); free some, then continue with gome resume" if full else
+               f"{type(error).__name__}: {error}")
+    with contextlib.suppress(OSError):
+        write_text(run_dir / "crash.txt", "".join(traceback.format_exception(error)))
+    with contextlib.suppress(Exception):
+        update_run_json(run_dir, status="crashed", message=message[:2000], finished_at=time.time())
+    with contextlib.suppress(Exception):
+        from gome.tools.report import write_report
+
+        write_report(run_dir)
+
+
+def _finished_experiments(run_dir: Path) -> int:
+    return len(list((run_dir / "experiments").glob("*/metrics.json")))
+
+
+def _check_database(run_dir: Path, db: str | None) -> None:
+    """Before a resume: the SQLite checkpoint file must exist and be a database (Postgres is checked once open)."""
+    if db:
+        return
+    path = run_dir / DB_NAME
+    if not path.is_file() or path.is_symlink():
+        raise RunFolderError(
+            f"{path} is missing: without it gome cannot tell what has finished, and will not start the run over "
+            f"({_finished_experiments(run_dir)} experiment(s) finished). Restore the file, or start a new run.")
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as e:
+        raise RunFolderError(f"{path} is damaged ({e}); gome will not start the run over. The finished "
+                             f"experiments are in {run_dir / 'experiments'}; restore the database from a backup, "
+                             "or start a new run.") from None
+
+
+def _stream(run_dir: Path, config: RunConfig, inputs: dict | None, *, chat_model, executor, on_event, db,
+            resume: Any = None) -> dict:
     """Stream the graph from `inputs` (None: from the last checkpoint) and return the final state."""
+    if inputs is None:
+        _check_database(run_dir, db)
     if executor is None:  # one slot per trace: each runs as its own uid with its share of CPU and memory
         executor = LocalExecutor(slots=config.traces)
     thread = _thread(run_dir, config)
-    with persistence(run_dir, db) as (checkpointer, store), open(run_dir / "events.jsonl", "a") as log:
+    context = GomeContext(chat_model=chat_model, executor=executor, run_dir=str(run_dir))
+    events = os.open(run_dir / "events.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    with persistence(run_dir, db) as (checkpointer, store), open(events, "a") as log:
         graph = build_graph(checkpointer=checkpointer, store=store)
         if inputs is None:
             saved = graph.get_state(thread)
             if saved.values and not saved.next:  # already finished: nothing to resume
                 return {**saved.values, "run_dir": str(run_dir)}
             if not saved.values:  # killed before the first checkpoint: start again from the inputs
-                inputs = read_json(run_dir / "run.json", {}).get("inputs")
+                if _finished_experiments(run_dir):
+                    raise RunFolderError(
+                        f"the checkpoint database of {run_dir} holds no checkpoint of this run, yet "
+                        f"{_finished_experiments(run_dir)} experiment(s) finished: it was replaced or emptied. "
+                        "gome will not start the run over; restore the database, or start a new run.")
+                inputs = {**(read_json(run_dir / "run.json", {}).get("inputs") or {}), "run_dir": str(run_dir)}
             update_run_json(run_dir, status="running", resumed_at=time.time())
         update_run_json(run_dir, isolation=getattr(executor, "isolation", type(executor).__name__))
         payload = inputs
         if resume is not None:  # one answer for every script waiting for review (parallel traces may wait together)
             waiting = [i for task in _all_tasks(graph.get_state(thread, subgraphs=True)) for i in task.interrupts]
             payload = Command(resume={i.id: resume for i in waiting} if waiting else resume)
-        for _ns, chunk in graph.stream(payload, thread, context=GomeContext(chat_model=chat_model, executor=executor),
-                                       stream_mode="custom", subgraphs=True, durability="sync"):
+        for _ns, chunk in graph.stream(payload, thread, context=context, stream_mode="custom", subgraphs=True,
+                                       durability="sync"):
             event = {**chunk, "at": round(time.time(), 3)}
             log.write(json.dumps(event, default=str) + "\n")
             log.flush()
@@ -114,11 +200,10 @@ def run_gome(
     """
     config = config or RunConfig()
     task = load_task(task_dir, task_overrides)
-    run_dir = Path(run_dir) if run_dir else new_run_dir(out, task.name)
+    run_dir = Path(run_dir).resolve() if run_dir else new_run_dir(out, task.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     inputs = {"task_dir": str(Path(task_dir).resolve()), "run_dir": str(run_dir),
               "config": config.model_dump(mode="json"), "task_overrides": task_overrides or {}}
-    update_run_json(run_dir, inputs=inputs, db=_redact(db))
     return _drive(run_dir, config, inputs, chat_model=chat_model, executor=executor, on_event=on_event, db=db)
 
 
@@ -126,10 +211,10 @@ def resume_gome(run_dir: str | Path, *, chat_model=None, executor=None, on_event
                 db: str | None = None, resume: Any = None) -> dict:
     """Continue a run from its last checkpoint (after a crash, a kill, or a review pause: `resume` is then the
     reviewer's answer). A finished run returns its final state unchanged."""
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()
     inputs = (read_json(run_dir / "run.json", {}) or {}).get("inputs")
     if not inputs:
-        raise FileNotFoundError(f"{run_dir} is not a gome run folder (run.json has no inputs)")
+        raise RunFolderError(f"{run_dir} is not a gome run folder (no run.json with the run's inputs)")
     config = RunConfig.model_validate(inputs["config"])
     return _drive(run_dir, config, None, chat_model=chat_model, executor=executor, on_event=on_event, db=db,
                   resume=resume)

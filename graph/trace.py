@@ -12,6 +12,7 @@ from langgraph.graph import END, START, StateGraph
 from gome.graph.routing import STEP, route_after_checkpoint
 from gome.nodes.apply_momentum import apply_momentum
 from gome.nodes.checkpoint import checkpoint
+from gome.nodes.common import located
 from gome.nodes.compute_gradient import compute_gradient
 from gome.nodes.diagnose import diagnose
 from gome.nodes.draft import draft
@@ -25,13 +26,13 @@ NODES_PER_STEP = 5  # execute, diagnose, checkpoint, compute-gradient, apply-mom
 
 def build_trace_graph():
     g = StateGraph(TraceState, context_schema=GomeContext, output_schema=TraceOutput)
-    g.add_node("draft", draft)
-    g.add_node("execute", execute)
-    g.add_node("diagnose", diagnose)
-    g.add_node("checkpoint", checkpoint)
-    g.add_node("compute-gradient", compute_gradient)
-    g.add_node("apply-momentum", apply_momentum)
-    g.add_node("expand", expand)
+    g.add_node("draft", located(draft))
+    g.add_node("execute", located(execute))
+    g.add_node("diagnose", located(diagnose))
+    g.add_node("checkpoint", located(checkpoint))
+    g.add_node("compute-gradient", located(compute_gradient))
+    g.add_node("apply-momentum", located(apply_momentum))
+    g.add_node("expand", located(expand))
     g.add_edge(START, "draft")
     g.add_edge("draft", "execute")
     g.add_edge("execute", "diagnose")

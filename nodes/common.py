@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -11,10 +12,12 @@ from langgraph.runtime import Runtime
 from gome.state.context import GomeContext
 from gome.state.records import ModelSpec, RunConfig, Task
 from gome.tools.executor import Executor
+from gome.tools.files import read_text
 from gome.tools.llm import make_chat_model
 from gome.tools.local_executor import LocalExecutor
 from gome.tools.metrics import get_metric
-from gome.tools.run_folder import experiment_dir
+from gome.tools.run_folder import experiment_dir, input_dir
+from gome.tools.run_folder import read_code as read_code_file
 from gome.tools.structured import LLMCaller
 from gome.tools.usage import Ledger
 
@@ -34,6 +37,20 @@ def system(state: dict) -> SystemMessage:
 
 def context_of(runtime: Runtime[GomeContext] | None) -> GomeContext:
     return (runtime.context if runtime is not None else None) or GomeContext()
+
+
+def located(node):
+    """A node that works in the run folder where it is now: a run folder moved (or copied) after its checkpoints
+    were written carries its old path in state; the runner passes the real one in the context."""
+
+    @functools.wraps(node)
+    def run(state: dict, runtime: Runtime[GomeContext] | None = None):
+        actual = context_of(runtime).run_dir
+        if actual and state.get("run_dir") and state["run_dir"] != actual:
+            state = {**state, "run_dir": actual}
+        return node(state, runtime)
+
+    return run
 
 
 _built: dict[tuple, object] = {}  # models and executors built from settings, reused across nodes and steps
@@ -71,7 +88,8 @@ def config_of(state: dict) -> RunConfig:
 
 
 def task_of(state: dict) -> Task:
-    return Task.model_validate(state["task"])
+    """The task, its data read from the run's own copy (the task folder may have moved since)."""
+    return Task.model_validate({**state["task"], "data_dir": str(input_dir(state["run_dir"]))})
 
 
 def clip(text: str, limit: int) -> str:
@@ -83,17 +101,14 @@ def clip(text: str, limit: int) -> str:
 
 
 def read_code(run_dir: str, exp_id: str | None) -> str | None:
-    if not exp_id:
-        return None
-    path = experiment_dir(run_dir, exp_id) / "main.py"
-    return path.read_text() if path.is_file() else None
+    return read_code_file(experiment_dir(run_dir, exp_id) / "main.py") if exp_id else None
 
 
 def task_brief(state: dict) -> str:
     """Description, metric and the data schema written at prepare time."""
     task, run_dir = task_of(state), Path(state["run_dir"])
-    schema = (run_dir / "schema.md").read_text()
-    description = (run_dir / "input" / "description.md").read_text(errors="replace")
+    schema = read_text(run_dir / "schema.md", 1 << 20)
+    description = read_text(input_dir(run_dir) / "description.md", 4 << 20)
     return (f"# Task: {task.name}\n{clip(description, DESCRIPTION_CHARS)}\n\n"
             f"# Metric\n{task.metric} ({task.direction}). The harness scores your held-out predictions with it.\n\n"
             f"# Data\n{schema}")

@@ -12,6 +12,7 @@ from gome.nodes.common import CODE_CHARS, LOG_CHARS, clip, llm, read_code, syste
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
 from gome.state.records import Diagnosis, Problem
+from gome.tools.files import read_text
 from gome.tools.metrics import beats
 from gome.tools.run_folder import experiment_dir, write_json
 
@@ -60,7 +61,10 @@ def fallback_diagnosis(last: dict, best: dict | None, direction: str) -> Diagnos
 
 
 def _tail(path: Path) -> str:
-    return clip(path.read_text(errors="replace"), LOG_CHARS) if path.is_file() else "(none)"
+    try:
+        return clip(read_text(path, 1 << 20), LOG_CHARS)
+    except OSError:
+        return "(none)"
 
 
 def diagnose(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> dict:

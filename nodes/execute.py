@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from pathlib import Path
 
-import pandas as pd
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from gome.nodes.common import config_of, executor, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
-from gome.tools.executor import Limits, RunResult
-from gome.tools.metrics import ScoringError
-from gome.tools.run_folder import experiment_dir, write_json
-from gome.tools.submission import VAL_PREDICTIONS, check_submission, parse_self_reported, score_validation
-
-
-@functools.lru_cache(maxsize=4)
-def _train_frame(path: str, mtime: float) -> pd.DataFrame:  # mtime in the key: a changed file is re-read
-    return pd.read_csv(path)
-
-
-def load_train(data_dir: str, train_file: str) -> pd.DataFrame:
-    path = Path(data_dir) / train_file
-    return _train_frame(str(path), path.stat().st_mtime)
+from gome.tools.executor import Limits
+from gome.tools.experiment import run_and_score
+from gome.tools.files import write_text
+from gome.tools.run_folder import MAX_CODE_BYTES, experiment_dir, read_code, write_json
 
 
 def review(pending: dict, folder: Path, state: dict) -> dict:
@@ -35,11 +23,11 @@ def review(pending: dict, folder: Path, state: dict) -> dict:
     interrupt() re-runs this node from the top on resume, so everything it changes happens after the answer.
     """
     answer = interrupt({"id": pending["id"], "trace": state["trace"], "kind": pending.get("kind"),
-                        "approach": pending.get("approach"), "code": (folder / "main.py").read_text(),
+                        "approach": pending.get("approach"), "code": read_code(folder / "main.py"),
                         "ask": "approve, edit (give code) or reject this script"}) or {}
     action = answer.get("action", "approve")
-    if action == "edit" and answer.get("code"):
-        (folder / "main.py").write_text(answer["code"])
+    if action == "edit" and isinstance(answer.get("code"), str) and len(answer["code"]) <= MAX_CODE_BYTES:
+        write_text(folder / "main.py", answer["code"])
         write_json(folder / "review.json", {"action": "edit"})
     elif action == "reject":
         write_json(folder / "review.json", {"action": "reject"})
@@ -67,36 +55,8 @@ def execute(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> d
     time_left = state.get("deadline", time.time() + cfg.script_timeout_s) - time.time()
     limits = Limits(timeout_s=max(min(cfg.script_timeout_s, time_left), 1.0),
                     max_output_bytes=cfg.max_output_bytes, threads=cfg.threads)
-    input_dir = Path(state["run_dir"]) / "input"
-    try:
-        result = executor(runtime).run(folder / "main.py", folder, input_dir, limits,
-                                       env={"GOME_SEED": str(cfg.seed)})
-    except Exception as e:  # the sandbox itself failed to start: a recorded outcome, not a crashed run
-        result = RunResult(status="error", returncode=None, runtime_s=0.0, stdout="",
-                           stderr=f"executor failed: {type(e).__name__}: {e}", detail="the sandbox failed to start")
-    (folder / "stdout.txt").write_text(result.stdout)
-    (folder / "stderr.txt").write_text(result.stderr)
-
-    score, source, val_error = None, None, None
-    if (folder / VAL_PREDICTIONS).exists() or (folder / VAL_PREDICTIONS).is_symlink():
-        try:
-            score = score_validation(task, folder / VAL_PREDICTIONS, load_train(str(input_dir), task.train_file))
-            source = "harness"
-        except ScoringError as e:
-            val_error = str(e)
-    else:
-        val_error = f"{VAL_PREDICTIONS} was not written"
-    if score is None and result.ok:
-        score = parse_self_reported(result.stdout)
-        source = "self_reported" if score is not None else None
-
-    sub_error = None
-    try:
-        check_submission(task, folder / task.submission_file)
-    except ScoringError as e:
-        sub_error = str(e)
-    last = {"id": pending["id"], "status": result.status, "runtime_s": result.runtime_s, "score": score,
-            "score_source": source, "val_error": val_error, "submission_valid": sub_error is None,
-            "submission_error": sub_error, "detail": result.detail, "returncode": result.returncode}
+    summary, _ = run_and_score(executor(runtime), folder, state["run_dir"], task, limits,
+                               env={"GOME_SEED": str(cfg.seed)})
+    last = {"id": pending["id"], **summary}
     write_json(folder / "result.json", last)
     return {"last": last}

@@ -18,6 +18,7 @@ from gome.nodes.scripts import announce, save_script, sibling_note
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
 from gome.state.records import TreeConfig
+from gome.tools.files import read_text
 from gome.tools.metrics import beats
 from gome.tools.run_folder import experiment_dir, experiment_id, read_json
 
@@ -125,7 +126,10 @@ def expand(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> di
     elif intent == "debug":
         folder = experiment_dir(run_dir, node["id"])
         result = read_json(folder / "result.json", {})
-        stderr = (folder / "stderr.txt").read_text(errors="replace") if (folder / "stderr.txt").is_file() else ""
+        try:
+            stderr = read_text(folder / "stderr.txt", 1 << 20)
+        except OSError:
+            stderr = ""
         detail = "; ".join(str(result.get(k)) for k in ("status", "detail", "val_error", "submission_error")
                            if result.get(k))
         prompt = DEBUG.format(**common, code=clip(read_code(run_dir, node["id"]) or "", CODE_CHARS), detail=detail,

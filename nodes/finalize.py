@@ -8,9 +8,9 @@ from pathlib import Path
 
 from langgraph.runtime import Runtime
 
+from gome.nodes.common import task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState, add_usage
-from gome.state.records import Task
 from gome.tools.metrics import ScoringError
 from gome.tools.report import write_report
 from gome.tools.run_folder import promote_best, update_run_json
@@ -20,7 +20,7 @@ log = logging.getLogger("gome")
 
 
 def finalize(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> dict:
-    run_dir, task, selected = Path(state["run_dir"]), Task.model_validate(state["task"]), state.get("selected")
+    run_dir, task, selected = Path(state["run_dir"]), task_of(state), state.get("selected")
     usage: dict = {}
     for r in state.get("trace_results", []):
         usage = add_usage(usage, r.get("usage"))

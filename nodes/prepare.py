@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState
 from gome.state.records import RunConfig
+from gome.tools.files import write_text
 from gome.tools.run_folder import copy_input, new_run_dir, read_json, update_run_json, write_json
 from gome.tools.tasks import describe_data, load_task
 
@@ -31,7 +32,7 @@ def prepare(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> di
     (run_dir / "experiments").mkdir(exist_ok=True)
     copy_input(task.data_dir, run_dir)
     schema = describe_data(task) + f"\n- installed Python packages: {installed_packages()}\n"
-    (run_dir / "schema.md").write_text(schema)
+    write_text(run_dir / "schema.md", schema)
     existing = read_json(run_dir / "run.json", {})
     started = existing.get("started_at") or time.time()
     run_id = existing.get("run_id") or run_dir.name

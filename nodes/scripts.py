@@ -7,7 +7,8 @@ import time
 
 from langgraph.runtime import Runtime
 
-from gome.tools.run_folder import experiment_dir, write_json
+from gome.tools.files import write_text
+from gome.tools.run_folder import experiment_dir, fresh_folder, write_json
 
 APPROACH = re.compile(r"^\s*#\s*Approach:\s*(.+)$", re.MULTILINE | re.IGNORECASE)
 
@@ -25,13 +26,9 @@ def approach_of(code: str | None) -> str | None:
 def save_script(run_dir: str, exp_id: str, code: str | None, *, parent: str | None, plan: dict,
                 errors: list[str]) -> dict:
     """Write experiments/<id>/main.py and plan.json; return the `pending` summary for state."""
-    folder = experiment_dir(run_dir, exp_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.iterdir():  # a node re-run after a crash starts its experiment afresh
-        if stale.is_file():
-            stale.unlink()
+    folder = fresh_folder(experiment_dir(run_dir, exp_id))  # a node re-run after a crash starts afresh
     if code is not None:
-        (folder / "main.py").write_text(code)
+        write_text(folder / "main.py", code)
     approach = approach_of(code)
     write_json(folder / "plan.json", {**plan, "approach": approach, "parent": parent, "llm_errors": errors[-5:]})
     return {"id": exp_id, "parent": parent, "kind": plan.get("kind", "update"), "has_script": code is not None,

@@ -8,22 +8,21 @@ was kept out of the search (select.reserve). select.json records every score.
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import time
 from pathlib import Path
 
 from langgraph.runtime import Runtime
 
-from gome.nodes.common import executor
-from gome.nodes.execute import load_train
+from gome.nodes.common import executor, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState
 from gome.state.records import RunConfig, Task
 from gome.tools.executor import Limits
-from gome.tools.metrics import ScoringError, beats
-from gome.tools.run_folder import experiment_dir, read_json, write_json
-from gome.tools.submission import VAL_PREDICTIONS, score_validation
+from gome.tools.experiment import run_and_score
+from gome.tools.files import copy_file
+from gome.tools.metrics import beats
+from gome.tools.run_folder import MAX_CODE_BYTES, experiment_dir, fresh_folder, read_json, write_json
 
 
 def candidates(run_dir: str | Path, direction: str, k: int) -> list[dict]:
@@ -32,7 +31,8 @@ def candidates(run_dir: str | Path, direction: str, k: int) -> list[dict]:
     pool = []
     for path in sorted((Path(run_dir) / "experiments").glob("*/metrics.json")):
         rec = read_json(path)
-        if rec and rec["status"] == "ok" and rec["submission_valid"] and rec["score"] is not None:
+        if isinstance(rec, dict) and rec.get("status") == "ok" and rec.get("submission_valid") \
+                and rec.get("score") is not None:
             pool.append({k: rec.get(k) for k in ("id", "trace", "step", "score", "score_source", "submission_valid",
                                                  "status", "buggy")})
     ranked: list[dict] = []
@@ -49,20 +49,14 @@ def _ahead(a: dict, b: dict, direction: str) -> bool:
 
 
 def rerun(runtime, run_dir: Path, task: Task, cand: dict, seed: int, limits: Limits) -> float | None:
-    folder = experiment_dir(run_dir, cand["id"]) / f"rerun-seed{seed}"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    shutil.copyfile(experiment_dir(run_dir, cand["id"]) / "main.py", folder / "main.py")
-    result = executor(runtime).run(folder / "main.py", folder, run_dir / "input", limits,
-                                   env={"GOME_SEED": str(seed)})
-    (folder / "stdout.txt").write_text(result.stdout)
-    (folder / "stderr.txt").write_text(result.stderr)
-    if not result.ok:
-        return None
+    """Run a candidate again with another seed in experiments/<id>/rerun-seed<k>/; its harness score, or None."""
+    folder = fresh_folder(experiment_dir(run_dir, cand["id"]) / f"rerun-seed{seed}")
     try:
-        return score_validation(task, folder / VAL_PREDICTIONS, load_train(str(run_dir / "input"), task.train_file))
-    except ScoringError:
+        copy_file(experiment_dir(run_dir, cand["id"]) / "main.py", folder / "main.py", MAX_CODE_BYTES)
+    except OSError:
         return None
+    summary, result = run_and_score(executor(runtime), folder, run_dir, task, limits, env={"GOME_SEED": str(seed)})
+    return summary["score"] if result.ok and summary["score_source"] == "harness" else None
 
 
 def _robust(cand: dict) -> dict:
@@ -70,8 +64,7 @@ def _robust(cand: dict) -> dict:
 
 
 def select(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> dict:
-    cfg, task, run_dir = RunConfig.model_validate(state["config"]), Task.model_validate(state["task"]), \
-        Path(state["run_dir"])
+    cfg, task, run_dir = RunConfig.model_validate(state["config"]), task_of(state), Path(state["run_dir"])
     cands = candidates(run_dir, task.direction, cfg.select.top_k)
     report: dict = {"candidates": cands, "reruns": cfg.select.reruns, "skipped": None}
     if len(cands) > 1 and cfg.select.reruns:

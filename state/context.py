@@ -20,3 +20,4 @@ class GomeContext:
     sandbox: str = "local"  # "local" or "e2b"
     allow_network: bool = False
     config: dict[str, Any] = field(default_factory=dict)  # RunConfig defaults, e.g. {"mode": "tree"}
+    run_dir: str | None = None  # where the run folder is now, when it has moved since its checkpoints were written

@@ -37,6 +37,8 @@ class Task(BaseModel):
     sample_submission_file: str = "sample_submission.csv"
     submission_file: str = "submission.csv"
     positive_label: str | None = None  # binary probability metrics: which class the probability is for
+    train_rows: int = 0  # counted when the task folder was validated
+    test_rows: int = 0
 
 
 class ModelSpec(BaseModel):

@@ -1,8 +1,8 @@
 """Running scripts in e2b cloud sandboxes (e2b-code-interpreter), behind the same Executor protocol.
 
 Each run gets a fresh sandbox: the public data and the script are uploaded, the script runs in the background
-under our own wall-clock timer (the SDK's command timeout does not kill the process), and regular files under
-the size cap come back into the experiment folder. The sandbox is killed whatever happens.
+under our own wall-clock timer (the SDK's command timeout does not kill the process), and the files gome asked
+for come back as regular files under their size caps. The sandbox is killed whatever happens.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import threading
 import time
 from pathlib import Path
 
-from gome.tools.executor import Limits, RunResult
-from gome.tools.local_executor import CappedBuffer, scrubbed_env
+from gome.tools.executor import Collect, Limits, RunResult
+from gome.tools.files import read_bytes, write_bytes
+from gome.tools.local_executor import MAX_SCRIPT_BYTES, CappedBuffer, sandbox_env
 
 REMOTE_HOME = "/home/user"
 REMOTE_WORK, REMOTE_DATA = f"{REMOTE_HOME}/work", f"{REMOTE_HOME}/data"
@@ -46,8 +47,8 @@ class E2BExecutor:
                                       allow_internet_access=allow_network)
         self.factory = sandbox_factory
 
-    def run(self, script: Path, workdir: Path, data_dir: Path, limits: Limits, env: dict[str, str] | None = None
-            ) -> RunResult:
+    def run(self, script: Path, workdir: Path, data_dir: Path, limits: Limits, env: dict[str, str] | None = None,
+            collect: Collect | None = None) -> RunResult:
         start = time.monotonic()
         try:
             sbx = self.factory(limits.timeout_s)
@@ -56,20 +57,20 @@ class E2BExecutor:
                              stdout="", stderr=f"e2b sandbox failed to start: {type(e).__name__}: {e}",
                              detail="the e2b sandbox failed to start", isolation=self.isolation)
         try:
-            return self._run(sbx, Path(script), Path(workdir), Path(data_dir), limits, env or {}, start)
+            return self._run(sbx, Path(script), Path(data_dir), limits, env or {}, start, collect)
         finally:
             try:
                 sbx.kill()
             except Exception:  # already gone: nothing left to clean up
                 pass
 
-    def _run(self, sbx, script: Path, workdir: Path, data_dir: Path, limits: Limits, env: dict[str, str],
-             start: float) -> RunResult:
+    def _run(self, sbx, script: Path, data_dir: Path, limits: Limits, env: dict[str, str], start: float,
+             collect: Collect | None) -> RunResult:
         for f in sorted(data_dir.rglob("*")):
             if f.is_file() and not f.is_symlink():
-                sbx.files.write(f"{REMOTE_DATA}/{f.relative_to(data_dir)}", f.read_bytes())
-        sbx.files.write(f"{REMOTE_WORK}/{script.name}", script.read_bytes())
-        local = scrubbed_env(limits.threads, env)
+                sbx.files.write(f"{REMOTE_DATA}/{f.relative_to(data_dir)}", read_bytes(f, 1 << 40))
+        sbx.files.write(f"{REMOTE_WORK}/{script.name}", read_bytes(script, MAX_SCRIPT_BYTES))
+        local = sandbox_env(limits.threads, env)
         envs = {k: local[k] for k in PASSED_ENV if k in local} | {"GOME_DATA_DIR": REMOTE_DATA}
         out, err = CappedBuffer(limits.max_output_bytes), CappedBuffer(limits.max_output_bytes)
         handle = sbx.commands.run(f"python {script.name}", background=True, cwd=REMOTE_WORK, envs=envs,
@@ -102,26 +103,30 @@ class E2BExecutor:
             status, detail = "oom", f"exit {code} (likely out of memory)"
         else:
             status, detail = "error", f"exited with code {code}" if code is not None else str(ended.get("error"))
-        artifacts = self._download(sbx, workdir, script.name)
-        return RunResult(status=status, returncode=code, runtime_s=round(runtime, 3), stdout=out.text(),
-                         stderr=err.text(), stdout_bytes=out.total, stderr_bytes=err.total, artifacts=artifacts,
-                         detail=detail, isolation=self.isolation)
+        result = RunResult(status=status, returncode=code, runtime_s=round(runtime, 3), stdout=out.text(),
+                           stderr=err.text(), stdout_bytes=out.total, stderr_bytes=err.total, detail=detail,
+                           isolation=self.isolation)
+        self._download(sbx, result, collect)
+        return result
 
-    def _download(self, sbx, workdir: Path, script_name: str) -> list[str]:
-        """Regular files only, under the size cap, written without following anything already there."""
-        kept = []
-        for entry in sbx.files.list(REMOTE_WORK):
-            kind = str(getattr(entry.type, "value", entry.type))
-            if kind != "file" or getattr(entry, "symlink_target", None) or entry.name == script_name:
+    def _download(self, sbx, result: RunResult, collect: Collect | None) -> None:
+        """List what the script left; bring back the requested files: regular files under their caps, written
+        by gome into its own folder."""
+        entries = {e.name: e for e in sbx.files.list(REMOTE_WORK)}
+        result.artifacts = sorted(n for n, e in entries.items()
+                                  if str(getattr(e.type, "value", e.type)) == "file" and "/" not in n)
+        for name, cap in (collect.caps.items() if collect else ()):
+            entry = entries.get(name)
+            if entry is None:
                 continue
-            if "/" in entry.name or entry.name.startswith(".") or (entry.size or 0) > self.max_artifact_bytes:
-                continue
-            data = sbx.files.read(f"{REMOTE_WORK}/{entry.name}", format="bytes")
-            target = workdir / entry.name
-            if target.is_symlink():
-                target.unlink()
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-            with os.fdopen(fd, "wb") as f:
-                f.write(bytes(data))
-            kept.append(entry.name)
-        return sorted(kept)
+            if str(getattr(entry.type, "value", entry.type)) != "file" or getattr(entry, "symlink_target", None):
+                result.refused[name] = f"{name} is not a regular file"
+            elif (entry.size or 0) > min(cap, self.max_artifact_bytes):
+                result.refused[name] = f"{name} is {entry.size} bytes, over the {cap}-byte limit"
+            else:
+                data = bytes(sbx.files.read(f"{REMOTE_WORK}/{name}", format="bytes"))
+                if len(data) > cap:
+                    result.refused[name] = f"{name} is {len(data)} bytes, over the {cap}-byte limit"
+                    continue
+                write_bytes(collect.into / name, data)
+                result.collected.append(name)

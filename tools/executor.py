@@ -1,7 +1,10 @@
-"""The Executor protocol: run one script in its experiment folder under limits, report what happened.
+"""The Executor protocol: run one script in its own folder under limits, bring back the files gome asked for,
+report what happened.
 
-Backends (the local process sandbox here; bubblewrap, cgroups and e2b later) all return a RunResult, so nodes
-never care where a script ran.
+Backends (the local sandbox, e2b) all return a RunResult, so nodes never care where a script ran. A script's
+folder is its own: gome never reads it in place. It names the files it wants (`Collect`) and the backend copies
+them out as regular files under their size caps, into a folder the script cannot reach, before the script's
+folder is emptied.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from gome.state.records import RunStatus
+from gome.tools.files import copy_file
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,14 @@ class Limits:
     timeout_s: float = 1800.0
     max_output_bytes: int = 64_000  # per stream, head + tail kept
     threads: int = 2  # OMP / MKL / OpenBLAS threads
+
+
+@dataclass(frozen=True)
+class Collect:
+    """Files to bring back after the run: name -> the most bytes accepted, copied into `into`."""
+
+    into: Path
+    caps: dict[str, int]
 
 
 @dataclass
@@ -31,7 +43,9 @@ class RunResult:
     stderr_bytes: int = 0
     artifacts: list[str] = field(default_factory=list)  # regular files the script left in its folder
     detail: str = ""  # why it ended, in words
-    isolation: str = ""  # the isolation chain it ran under, e.g. "bwrap+cgroup-v1+uid+rlimits"
+    isolation: str = ""  # the isolation chain it ran under, e.g. "bwrap+cgroup-v1+uid+rlimits+quota"
+    collected: list[str] = field(default_factory=list)  # files of Collect brought back
+    refused: dict[str, str] = field(default_factory=dict)  # files of Collect the script left but gome refused
 
     @property
     def ok(self) -> bool:
@@ -40,7 +54,23 @@ class RunResult:
 
 @runtime_checkable
 class Executor(Protocol):
-    def run(self, script: Path, workdir: Path, data_dir: Path, limits: Limits, env: dict[str, str] | None = None
-            ) -> RunResult:
-        """Run `script` with `workdir` as its current folder and `data_dir` (public data) as GOME_DATA_DIR."""
+    def run(self, script: Path, workdir: Path, data_dir: Path, limits: Limits, env: dict[str, str] | None = None,
+            collect: Collect | None = None) -> RunResult:
+        """Run `script` (copied into `workdir` as its own name) with `workdir` as its current folder and
+        `data_dir` (public data) as GOME_DATA_DIR; then copy out the files of `collect`."""
         ...
+
+
+def collect_files(workdir: Path, collect: Collect | None) -> tuple[list[str], dict[str, str]]:
+    """Copy the requested files out of a script's folder: regular files only, never through a link, each under
+    its cap. Returns (collected names, {name: why refused})."""
+    got, refused = [], {}
+    for name, cap in (collect.caps.items() if collect else ()):
+        try:
+            copy_file(workdir / name, collect.into / name, cap)
+            got.append(name)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            refused[name] = e.strerror or str(e)
+    return got, refused

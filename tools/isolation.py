@@ -2,8 +2,10 @@
 
 The strongest chain is:  sh (joins the run's cgroups) -> prlimit (file size, core, open files, CPU time) ->
 bubblewrap (new pid, net, ipc, uts and mount namespaces: /usr and the Python install read-only, the public data
-read-only at /data, the experiment folder writable at /work, a size-capped tmpfs /tmp) -> setpriv (a non-root
-uid per slot, no new privileges) -> python.
+read-only at <root>/data, the script's folder writable at <root>/work, a size-capped tmpfs /tmp) -> setpriv (a
+non-root uid per slot, no new privileges) -> python. The script's folder is an ext4 image of its own (quota: a
+disk and inode quota), loop-mounted over the folder for the run. <root> is /gome unless the Python install lives
+there: the sandbox's own mount points never hide a host path it needs.
 
 Each link is probed by really running `python -c pass` through it; a missing one is dropped (one level weaker),
 named in `Isolation.missing`, recorded in run.json and warned about once.
@@ -20,10 +22,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gome.tools import cgroups
+from gome.tools import cgroups, quota
 
 SLOT_UID_BASE = 61000  # slot i runs as uid/gid 61000 + i
-SANDBOX_WORK, SANDBOX_DATA = "/work", "/data"
+SANDBOX_ROOTS = ("/gome", "/gome-sandbox", "/var/lib/gome-sandbox")  # the first that hides no needed host path
 ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf")
 NET_ETC_FILES = ("/etc/resolv.conf", "/etc/hosts", "/etc/ssl", "/etc/ca-certificates")
 GPU_DEVICES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset")
@@ -35,12 +37,13 @@ class Isolation:
     cgroup: str | None = None  # "v1" or "v2"
     setpriv: str | None = None  # uid drop (root only)
     prlimit: str | None = None
+    quota: bool = False  # a loop-mounted ext4 image per run: the script's disk and inode quota
     missing: tuple[str, ...] = field(default_factory=tuple)  # why each absent link is absent
 
     @property
     def level(self) -> str:
         parts = [p for p, on in (("bwrap", self.bwrap), (f"cgroup-{self.cgroup}", self.cgroup),
-                                 ("uid", self.setpriv), ("rlimits", self.prlimit)) if on]
+                                 ("uid", self.setpriv), ("rlimits", self.prlimit), ("quota", self.quota)) if on]
         return "+".join(parts) or "process-group"
 
     @property
@@ -52,6 +55,23 @@ def python_roots(python: str = sys.executable) -> list[str]:
     """Folders the interpreter and its packages live in (a venv and the Python it points at)."""
     roots = {sys.prefix, sys.base_prefix, str(Path(python).resolve().parent.parent)}
     return sorted(r for r in roots if r and r != "/" and not r.startswith("/usr"))
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
+
+
+def sandbox_root(python: str = sys.executable) -> str:
+    """Where the script's folder and the data appear inside the sandbox: a path that hides none of the host
+    paths bound into it (a venv under /work, say, must not vanish behind the script's folder)."""
+    needed = [*python_roots(python), "/usr", "/bin", "/lib", "/lib64", "/etc", "/tmp", "/proc", "/dev"]
+    return next(r for r in SANDBOX_ROOTS if not any(_overlaps(r, n) for n in needed))
+
+
+def sandbox_paths(python: str = sys.executable) -> tuple[str, str]:
+    """(script folder, data folder) inside the sandbox."""
+    root = sandbox_root(python)
+    return f"{root}/work", f"{root}/data"
 
 
 def bwrap_args(bwrap: str, workdir: Path, data_dir: Path, *, allow_network: bool, tmp_bytes: int,
@@ -77,7 +97,9 @@ def bwrap_args(bwrap: str, workdir: Path, data_dir: Path, *, allow_network: bool
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(str(parent))
         args += ["--ro-bind", root, root]
-    args += ["--ro-bind", str(data_dir), SANDBOX_DATA, "--bind", str(workdir), SANDBOX_WORK, "--chdir", SANDBOX_WORK]
+    work, data = sandbox_paths()
+    args += ["--perms", "0755", "--dir", str(Path(work).parent),  # traversable by the slot's uid
+             "--ro-bind", str(data_dir), data, "--bind", str(workdir), work, "--chdir", work]
     if not allow_network:
         args.append("--unshare-net")
     for gpu in gpus or []:
@@ -111,11 +133,11 @@ def _works(argv: list[str], timeout: float = 20) -> tuple[bool, str]:
 
 
 @functools.lru_cache(maxsize=4)
-def probe(python: str = sys.executable, allowed: tuple[str, ...] = ("bwrap", "cgroup", "uid", "rlimits")
-          ) -> Isolation:
+def probe(python: str = sys.executable,
+          allowed: tuple[str, ...] = ("bwrap", "cgroup", "uid", "rlimits", "quota")) -> Isolation:
     """Find, by running `python -c pass` through each link, the strongest chain this machine allows."""
     missing: list[str] = []
-    found: dict[str, str | None] = {"bwrap": None, "cgroup": None, "setpriv": None, "prlimit": None}
+    found: dict = {"bwrap": None, "cgroup": None, "setpriv": None, "prlimit": None, "quota": False}
     scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"gome-probe-{os.getpid()}"
     scratch.mkdir(exist_ok=True)
     try:
@@ -144,7 +166,8 @@ def probe(python: str = sys.executable, allowed: tuple[str, ...] = ("bwrap", "cg
             else:
                 os.chmod(scratch, 0o777)
                 prefix = bwrap_args(found["bwrap"], scratch, scratch, allow_network=False, tmp_bytes=1 << 20)
-                ok, why = _works([*prefix, *setpriv_args(setpriv, SLOT_UID_BASE), python, "-c", "import sys"])
+                (scratch / "probe.py").write_text("open('probe.py').read()\n")  # reads its own folder
+                ok, why = _works([*prefix, *setpriv_args(setpriv, SLOT_UID_BASE), python, "probe.py"])
                 found["setpriv"] = setpriv if ok else None
                 if not ok:
                     missing.append(f"uid: Python is not usable by uid {SLOT_UID_BASE} inside the sandbox ({why})")
@@ -152,7 +175,11 @@ def probe(python: str = sys.executable, allowed: tuple[str, ...] = ("bwrap", "cg
             found["prlimit"] = shutil.which("prlimit")
             if not found["prlimit"]:
                 missing.append("rlimits: prlimit (util-linux) not found")
+        if "quota" in allowed:
+            found["quota"], why = quota.works(scratch)
+            if not found["quota"]:
+                missing.append(f"quota: cannot loop-mount a disk image for the script's folder ({why})")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return Isolation(bwrap=found["bwrap"], cgroup=found["cgroup"], setpriv=found["setpriv"],
-                     prlimit=found["prlimit"], missing=tuple(missing))
+                     prlimit=found["prlimit"], quota=found["quota"], missing=tuple(missing))

@@ -1,17 +1,17 @@
 """The local sandbox: the strongest isolation chain the machine allows, a wall-clock limit that kills every
-process of the run, output capped in memory, a scrubbed environment and a thread cap.
+process of the run, output capped in memory, an environment built from an allow-list, and a thread cap.
 
-With bubblewrap, cgroups and a non-root uid (see gome.tools.isolation) a script sees only /usr, the Python
-install, the public data (read-only, /data) and its own folder (/work); it has no network, a capped /tmp, and
-its memory, processes and CPU are limited. Without them it falls back one level at a time (recorded, warned
-once); the last level is a process group in its own session.
+With bubblewrap, cgroups, a non-root uid and a quota (see gome.tools.isolation) a script sees only /usr, the
+Python install, the public data (read-only) and its own folder, an image of its own size; it has no network, a
+capped /tmp, and its memory, processes, CPU, disk and inodes are limited. Without them it falls back one level at
+a time (recorded, warned once); the last level is a process group in its own session.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import re
 import secrets
 import signal
 import subprocess
@@ -21,32 +21,37 @@ import time
 from pathlib import Path
 
 from gome.tools.cgroups import CgroupLimits, RunCgroup
-from gome.tools.executor import Limits, RunResult
+from gome.tools.executor import Collect, Limits, RunResult, collect_files
+from gome.tools.files import read_bytes, write_bytes
 from gome.tools.isolation import (
-    SANDBOX_DATA,
     SLOT_UID_BASE,
     Isolation,
     bwrap_args,
     join_cgroups_args,
     prlimit_args,
     probe,
+    sandbox_paths,
     setpriv_args,
 )
+from gome.tools.quota import quota_mount, size_for
 
 log = logging.getLogger("gome")
 
-SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE", re.I)
-SECRET_PREFIXES = ("OPENAI_", "ANTHROPIC_", "AZURE_", "AWS_", "GOOGLE_", "GCP_", "HF_", "HUGGING", "LANGSMITH_",
-                   "LANGCHAIN_", "E2B_", "GITHUB_", "GH_", "MISTRAL_", "GROQ_", "TOGETHER_", "COHERE_", "GOME_")
+# The only host variables a script sees: nothing here can carry a secret (a deny-list of names misses
+# DATABASE_URL with its password, SENTRY_DSN, a proxy URL with credentials...).
+HOST_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "LD_LIBRARY_PATH")
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+MAX_SCRIPT_BYTES = 1 << 20
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS")
 OOM_MARKERS = ("MemoryError", "CUDA out of memory", "Cannot allocate memory", "std::bad_alloc")
 
 
-def scrubbed_env(threads: int, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The host environment minus anything that looks like a secret, with thread caps set."""
-    env = {k: v for k, v in os.environ.items()
-           if not SECRET_NAME.search(k) and not k.upper().startswith(SECRET_PREFIXES)}
+def sandbox_env(threads: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A script's environment: a few harmless host variables (HOST_ENV), thread caps, and what gome passes."""
+    env = {k: os.environ[k] for k in HOST_ENV if k in os.environ}
+    env.setdefault("PATH", DEFAULT_PATH)
+    env.setdefault("LANG", "C.UTF-8")
     env.update({k: str(threads) for k in THREAD_VARS})
     env["OMP_WAIT_POLICY"] = "PASSIVE"
     env["PYTHONUNBUFFERED"] = "1"
@@ -99,6 +104,7 @@ class LocalExecutor:
 
     slots: how many runs may go at once; each gets uid SLOT_UID_BASE + slot, 1/slots of the CPUs and of the
     memory budget, and (with `gpus`) its own CUDA_VISIBLE_DEVICES. A run waits for a free slot.
+    disk_bytes, inodes: the script folder's quota (never more than half the free disk, shared by the slots).
     isolation: "auto" (strongest available), "none" (a process group only: tests and debugging), or an
     Isolation from gome.tools.isolation.probe(allowed=...) to pick links.
     """
@@ -106,7 +112,7 @@ class LocalExecutor:
     def __init__(self, python: str | None = None, *, slots: int = 1, isolation: str | Isolation = "auto",
                  memory_bytes: int | None = None, pids: int = 512, cpus: float | None = None,
                  allow_network: bool = False, tmp_bytes: int = 1 << 30, file_bytes: int = 8 << 30,
-                 gpus: list[str] | None = None):
+                 disk_bytes: int = 16 << 30, inodes: int = 1_000_000, gpus: list[str] | None = None):
         self.python = python or sys.executable
         self.slots = max(1, slots)
         if isinstance(isolation, Isolation):
@@ -116,7 +122,10 @@ class LocalExecutor:
         total_memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         self.memory_bytes = memory_bytes or int(total_memory * 0.8 / self.slots)
         self.cpus = cpus or max((os.cpu_count() or 1) / self.slots, 0.5)
+        if min(self.memory_bytes, pids, self.cpus, tmp_bytes, file_bytes, disk_bytes, inodes) <= 0:
+            raise ValueError("sandbox limits (memory, processes, CPUs, disk, inodes) must be positive")
         self.pids, self.allow_network, self.tmp_bytes, self.file_bytes = pids, allow_network, tmp_bytes, file_bytes
+        self.disk_bytes, self.inodes = disk_bytes, inodes
         self.gpus = gpus or []
         self._free = list(range(self.slots))
         self._cond = threading.Condition()
@@ -138,27 +147,44 @@ class LocalExecutor:
             self._free.append(slot)
             self._cond.notify()
 
-    def run(self, script: Path, workdir: Path, data_dir: Path, limits: Limits, env: dict[str, str] | None = None
-            ) -> RunResult:
+    def run(self, script: Path, workdir: Path, data_dir: Path, limits: Limits, env: dict[str, str] | None = None,
+            collect: Collect | None = None) -> RunResult:
+        script, workdir = Path(script), Path(workdir)
+        code = read_bytes(script, MAX_SCRIPT_BYTES)  # before anything is mounted over the folder
         slot = self._acquire()
         try:
-            return self._run(slot, Path(script), Path(workdir), Path(data_dir), limits, env or {})
+            workdir.mkdir(parents=True, exist_ok=True)
+            uid = SLOT_UID_BASE + slot if self.iso.setpriv else None
+            with self._space(workdir, uid):
+                write_bytes(workdir / script.name, code)
+                if uid is not None:
+                    os.chown(workdir, uid, uid)
+                result = self._run(slot, workdir / script.name, workdir, Path(data_dir), limits, env or {})
+                result.collected, result.refused = collect_files(workdir, collect)
+                result.artifacts = sorted(e.name for e in os.scandir(workdir) if e.is_file(follow_symlinks=False))
+            return result
         finally:
             self._release(slot)
+
+    def _space(self, workdir: Path, uid: int | None):
+        """The script's folder: an image of its own size and inode count (quota), or the folder as it is."""
+        if not self.iso.quota:
+            return contextlib.nullcontext()
+        size = size_for(workdir.parent, self.disk_bytes, share=0.5 / self.slots)
+        return quota_mount(workdir, size=size, inodes=self.inodes, uid=uid)
 
     def _command(self, slot: int, script: Path, workdir: Path, data_dir: Path, limits: Limits,
                  cgroup: RunCgroup | None) -> tuple[list[str], dict[str, str]]:
         iso, uid = self.iso, SLOT_UID_BASE + slot
-        inside = {"GOME_DATA_DIR": str(data_dir)}
+        inside = {"GOME_DATA_DIR": str(data_dir), "HOME": str(workdir)}
         argv = [self.python, script.name if iso.bwrap else str(script)]
         if iso.setpriv:
-            os.chown(workdir, uid, uid)
             argv = [*setpriv_args(iso.setpriv, uid), *argv]
         if iso.bwrap:
             gpus = [self.gpus[slot % len(self.gpus)]] if self.gpus else None
             argv = [*bwrap_args(iso.bwrap, workdir, data_dir, allow_network=self.allow_network,
                                 tmp_bytes=self.tmp_bytes, gpus=gpus), *argv]
-            inside = {"GOME_DATA_DIR": SANDBOX_DATA, "HOME": "/tmp", "TMPDIR": "/tmp"}
+            inside = {"GOME_DATA_DIR": sandbox_paths(self.python)[1], "HOME": "/tmp", "TMPDIR": "/tmp"}
         if iso.prlimit:
             cpu_seconds = int(limits.timeout_s * max(self.cpus, 1) + 60)
             argv = [*prlimit_args(iso.prlimit, file_bytes=self.file_bytes, cpu_seconds=cpu_seconds), *argv]
@@ -181,7 +207,7 @@ class LocalExecutor:
         timed_out = False
         try:
             proc = subprocess.Popen(
-                argv, cwd=workdir, env=scrubbed_env(limits.threads, {**env, **inside}), stdin=subprocess.DEVNULL,
+                argv, cwd=workdir, env=sandbox_env(limits.threads, {**env, **inside}), stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
             pumps = [threading.Thread(target=_pump, args=(s, b), daemon=True)
                      for s, b in ((proc.stdout, out), (proc.stderr, err))]
@@ -210,7 +236,6 @@ class LocalExecutor:
         return RunResult(
             status=status, returncode=proc.returncode, runtime_s=round(runtime, 3), stdout=out.text(),
             stderr=err.text(), stdout_bytes=out.total, stderr_bytes=err.total, detail=detail,
-            artifacts=sorted(p.name for p in workdir.iterdir() if p.is_file() and not p.is_symlink()),
             isolation=self.iso.level)
 
 

@@ -16,14 +16,18 @@ from collections import defaultdict
 from pathlib import Path
 
 from gome.state.records import RunConfig
+from gome.tools.files import read_text, write_text
 from gome.tools.report_plots import plot_scores
 from gome.tools.run_folder import read_json
 
 CODE_LINES = 400  # longer scripts and diffs are cut in the report (the files hold all of it)
 
 
-def _read(path: Path) -> str:
-    return path.read_text(errors="replace") if path.is_file() else ""
+def _read(path: Path, max_bytes: int = 1 << 20) -> str:
+    try:
+        return read_text(path, max_bytes)
+    except OSError:  # missing, a link, or too big: the report shows what it can
+        return ""
 
 
 def _memory(steps: list[dict]) -> list[dict]:
@@ -54,10 +58,10 @@ def load_run(run_dir: str | Path) -> dict:
         rec["code"] = _read(folder / "main.py")
         steps.append(rec)
     usage = []
-    for line in _read(run_dir / "usage.jsonl").splitlines():
+    for line in _read(run_dir / "usage.jsonl", 256 << 20).splitlines():
         try:
             usage.append(json.loads(line))
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             continue
     return {"dir": run_dir, "run": run, "steps": steps, "usage": usage, "memory": _memory(steps),
             "crash": _read(run_dir / "crash.txt")}
@@ -132,9 +136,9 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     run_dir = data["dir"]
     plots = plot_scores(data, run_dir)
     md = run_dir / "report.md"
-    md.write_text(render_markdown(data, plots))
+    write_text(md, render_markdown(data, plots))
     page = run_dir / "report.html"
-    page.write_text(render_html(data, plots))
+    write_text(page, render_html(data, plots))
     return page, md
 
 

@@ -28,6 +28,9 @@ SCHEMA_METHODS = ("json_schema", "function_calling")
 FATAL_ERRORS = {"APIConnectionError", "APITimeoutError", "AuthenticationError", "PermissionDeniedError",
                 "RateLimitError", "ConnectError", "ConnectTimeout", "ReadTimeout"}
 _working_method: dict[tuple, str] = {}  # which structured-output method worked, per model identity
+MAX_REPLY_CHARS = 200_000  # a longer reply is not a decision or a script: refuse it instead of parsing it
+ECHO_CHARS = 4_000  # how much of a failed reply goes back to the model with the request to fix it
+PARSE_ERRORS = (ValueError, ValidationError, RecursionError)  # deeply nested JSON raises RecursionError
 
 
 def _model_key(model) -> tuple:
@@ -42,8 +45,32 @@ def _supports_method(model) -> bool:
         return False
 
 
+def reply_text(message: BaseMessage | None) -> str:
+    """A reply's text, whether its content is a string or a list of blocks (Anthropic, the Responses API)."""
+    content = getattr(message, "content", "") if message is not None else ""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content if isinstance(content, list) else []:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict) and isinstance(block.get("text"), str):
+            parts.append(block["text"])
+    return "".join(parts)
+
+
+def _echo(message: BaseMessage) -> AIMessage:
+    """A failed reply as it goes back into the conversation: its text, head and tail only."""
+    text = reply_text(message)
+    if len(text) > ECHO_CHARS:
+        text = f"{text[:ECHO_CHARS // 2]}\n[... {len(text) - ECHO_CHARS} characters cut ...]\n{text[-ECHO_CHARS // 2:]}"
+    return AIMessage(content=text)
+
+
 def extract_json(text: str) -> Any:
     """The first JSON object in text, tolerating code fences and prose around it."""
+    if len(text or "") > MAX_REPLY_CHARS:
+        raise ValueError(f"the reply is {len(text)} characters long, over the {MAX_REPLY_CHARS} accepted")
     text = re.sub(r"```(?:json)?", "", text or "")
     start = text.find("{")
     while start != -1:
@@ -193,7 +220,7 @@ class LLMCaller:
             value = self._parse_reply(schema, raw)
             self._record(method, raw, seconds, True)
             return value
-        except (ValueError, ValidationError) as e:
+        except PARSE_ERRORS as e:
             self._record(method, raw, seconds, False, f"unparseable reply: {out.get('parsing_error') or e}")
             return None
 
@@ -202,7 +229,7 @@ class LLMCaller:
             raise ValueError("no reply")
         for call in getattr(raw, "tool_calls", None) or []:
             return validate_lenient(schema, call["args"])
-        return validate_lenient(schema, extract_json(raw.content if isinstance(raw.content, str) else str(raw.content)))
+        return validate_lenient(schema, extract_json(reply_text(raw)))
 
     def _json_text(self, schema: type[T], messages) -> T | None:
         ask = HumanMessage(
@@ -217,10 +244,11 @@ class LLMCaller:
                 value = self._parse_reply(schema, out)
                 self._record(attempt, out, seconds, True)
                 return value
-            except (ValueError, ValidationError) as e:
-                self._record(attempt, out, seconds, False, f"unparseable reply: {e}")
-                convo = [*convo, out, HumanMessage(
-                    f"That reply could not be used: {str(e)[:800]}\nReply again with only the corrected JSON object.")]
+            except PARSE_ERRORS as e:
+                why = "it nests too deeply" if isinstance(e, RecursionError) else str(e)[:800]
+                self._record(attempt, out, seconds, False, f"unparseable reply: {why}")
+                convo = [*convo, _echo(out), HumanMessage(
+                    f"That reply could not be used: {why}\nReply again with only the corrected JSON object.")]
         return None
 
     # -- scripts -----------------------------------------------------------------------------------------------
@@ -237,8 +265,10 @@ class LLMCaller:
                 return None
             if out is None:
                 continue
-            code = extract_code(out.content if isinstance(out.content, str) else str(out.content))
-            problem = "no ```python block in the reply" if code is None else _syntax_error(code)
+            text = reply_text(out)
+            code = extract_code(text) if len(text) <= MAX_REPLY_CHARS else None
+            problem = ("no ```python block in the reply" if len(text) <= MAX_REPLY_CHARS else
+                       f"the reply is {len(text)} characters long") if code is None else _syntax_error(code)
             self._record(attempt, out, seconds, not problem, problem)
             if code and (not problem or attempt == attempts[-1]):
                 return code
@@ -247,7 +277,7 @@ class LLMCaller:
                        "```python block, with nothing but Python inside it.")
             else:
                 ask = "Reply with the complete script in a single ```python block."
-            convo = [*convo, out, HumanMessage(ask)]
+            convo = [*convo, _echo(out), HumanMessage(ask)]
         return None
 
 

@@ -4,46 +4,51 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import re
-import stat
 from pathlib import Path
 
 import pandas as pd
 
 from gome.state.records import Task
+from gome.tools.files import UnsafeFile, read_bytes
 from gome.tools.metrics import ScoringError, check_ids, check_probabilities, get_metric, score_frame
 
 VAL_PREDICTIONS = "val_predictions.csv"
 MAX_CSV_BYTES = 512 * 1024 * 1024
+BASE_CAP = 64 << 20  # what any predictions file may take, plus a margin that grows with the task's own files
 SELF_REPORTED = re.compile(r"validation[ _]score\s*[:=]\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)", re.I)
 
 
 def read_artifact_csv(path: str | Path, max_bytes: int = MAX_CSV_BYTES) -> pd.DataFrame:
-    """Read a CSV the script wrote without following links and only if it is a regular, bounded file."""
+    """Read a CSV a script wrote without following links and only if it is a regular, bounded file."""
+    name = Path(path).name
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        data = read_bytes(path, max_bytes)
     except FileNotFoundError:
-        raise ScoringError(f"{Path(path).name} was not written") from None
+        raise ScoringError(f"{name} was not written") from None
+    except UnsafeFile as e:
+        raise ScoringError(f"{e.strerror}") from None
     except OSError as e:
-        raise ScoringError(f"{Path(path).name} cannot be opened safely ({e.strerror}; links are refused)") from None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ScoringError(f"{Path(path).name} is not a regular file")
-        if info.st_size > max_bytes:
-            raise ScoringError(f"{Path(path).name} is {info.st_size} bytes, over the {max_bytes} limit")
-        data = f.read()
+        raise ScoringError(f"{name} cannot be opened safely ({e.strerror})") from None
     try:
         return pd.read_csv(io.BytesIO(data))
     except Exception as e:
-        raise ScoringError(f"{Path(path).name} is not a readable CSV ({type(e).__name__}: {e})") from None
+        raise ScoringError(f"{name} is not a readable CSV ({type(e).__name__}: {str(e)[:300]})") from None
+
+
+def output_caps(task: Task) -> dict[str, int]:
+    """The most bytes gome reads of a script's predictions: generous for honest files (20x the sample
+    submission's bytes per row, full precision), far below what a flood costs to parse."""
+    sample = Path(task.data_dir) / task.sample_submission_file
+    per_row = sample.stat().st_size / max(task.test_rows, 1) if sample.is_file() else 100
+    return {VAL_PREDICTIONS: int(BASE_CAP + 20 * per_row * max(task.train_rows, 1)),
+            task.submission_file: int(BASE_CAP + 20 * per_row * max(task.test_rows, 1))}
 
 
 def check_submission(task: Task, path: str | Path) -> None:
     """Validate a submission the way MLE-bench's validator does: same columns and ids as the sample, one row
     each, no missing values, probabilities in range. Raises ScoringError saying what is wrong."""
-    sub = read_artifact_csv(path)
+    sub = read_artifact_csv(path, output_caps(task)[task.submission_file])
     sample = pd.read_csv(Path(task.data_dir) / task.sample_submission_file)
     if set(sub.columns) != set(sample.columns):
         raise ScoringError(f"columns {list(sub.columns)} differ from the sample submission's {list(sample.columns)}")
@@ -60,7 +65,7 @@ def check_submission(task: Task, path: str | Path) -> None:
 
 def score_validation(task: Task, path: str | Path, train: pd.DataFrame) -> float:
     """Score val_predictions.csv (held-out rows of train, in the submission's format) with the task's metric."""
-    pred = read_artifact_csv(path)
+    pred = read_artifact_csv(path, output_caps(task)[VAL_PREDICTIONS])
     min_rows = min(len(train), max(10, math.ceil(0.05 * len(train))))
     return score_frame(
         get_metric(task.metric), train, pred, id_column=task.id_column, target_columns=task.target_columns,

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
+
+from gome.tools.files import read_text
+
+MAX_LEDGER_BYTES = 256 << 20
 
 _ledgers: dict[str, Ledger] = {}
 _ledgers_lock = threading.Lock()
@@ -18,12 +23,15 @@ class Ledger:
         self.path = path
         self._lock = threading.Lock()
         self.by_model: dict[str, list[int]] = {}  # model -> [calls, input_tokens, output_tokens]
-        if path.is_file():
-            for line in path.read_text().splitlines():
-                try:
-                    self._count(json.loads(line))
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    continue  # a line cut by a crash: skip it, count the rest
+        try:
+            text = read_text(path, MAX_LEDGER_BYTES)
+        except FileNotFoundError:
+            text = ""
+        for line in text.splitlines():
+            try:
+                self._count(json.loads(line))
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+                continue  # a line cut by a crash: skip it, count the rest
 
     @classmethod
     def of(cls, run_dir: str | Path) -> Ledger:
@@ -41,7 +49,8 @@ class Ledger:
 
     def add(self, row: dict) -> None:
         with self._lock:
-            with open(self.path, "a") as f:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            with open(fd, "a") as f:
                 f.write(json.dumps(row) + "\n")
             self._count(row)
 

@@ -4,7 +4,7 @@ import textwrap
 import pytest
 
 from gome.tools.e2b_executor import E2BExecutor, E2BUnavailable
-from gome.tools.executor import Executor, Limits
+from gome.tools.executor import Collect, Executor, Limits
 from tests.fakes.e2b import FakeSandbox
 
 
@@ -20,7 +20,10 @@ def run(tmp_path, sandbox, code, **limits):
     (data / "train.csv").write_text("id,y\n1,0\n2,1\n")
     (work / "main.py").write_text(textwrap.dedent(code))
     ex = E2BExecutor(sandbox_factory=lambda timeout: sandbox)
-    return ex.run(work / "main.py", work, data, Limits(**limits), env={"GOME_SEED": "3"}), work
+    out = tmp_path / "out"
+    out.mkdir()
+    collect = Collect(into=out, caps={"submission.csv": 1000, "val_predictions.csv": 1000, "big.csv": 10})
+    return ex.run(work / "main.py", work, data, Limits(**limits), env={"GOME_SEED": "3"}, collect=collect), out
 
 
 def test_without_a_key_it_fails_at_once_with_a_clear_message(monkeypatch):
@@ -42,20 +45,23 @@ def test_a_sandbox_that_cannot_start_is_a_recorded_error(tmp_path):
     assert res.status == "error" and "failed to start" in res.stderr and "name resolution" in res.stderr
 
 
-def test_uploads_runs_and_downloads_regular_files_only(tmp_path, sandbox, monkeypatch):
+def test_uploads_runs_and_brings_back_only_the_requested_regular_files(tmp_path, sandbox, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
-    res, work = run(tmp_path, sandbox, """
+    res, out = run(tmp_path, sandbox, """
         import os
         rows = open(os.path.join(os.environ["GOME_DATA_DIR"], "train.csv")).read().splitlines()
         print("rows", len(rows), "seed", os.environ["GOME_SEED"], "key" in str(os.environ).lower())
         open("submission.csv", "w").write("id,y\\n1,0.5\\n")
+        open("big.csv", "w").write("x" * 100)
+        open("other.txt", "w").write("not asked for")
         os.symlink("/etc/passwd", "val_predictions.csv")
     """)
     assert res.status == "ok" and res.isolation == "e2b", res.stderr
     assert "rows 3 seed 3 False" in res.stdout
-    assert res.artifacts == ["submission.csv"]
-    assert (work / "submission.csv").read_text() == "id,y\n1,0.5\n"
-    assert not (work / "val_predictions.csv").exists()
+    assert res.collected == ["submission.csv"] and sorted(res.refused) == ["big.csv", "val_predictions.csv"]
+    assert "over the 10-byte limit" in res.refused["big.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["submission.csv"]
+    assert (out / "submission.csv").read_text() == "id,y\n1,0.5\n"
     assert "OPENAI_API_KEY" not in sandbox.envs[0] and sandbox.killed
 
 

@@ -4,7 +4,7 @@ import uuid
 import pytest
 
 from gome.evals.hostile import leftovers
-from gome.tools.executor import Executor, Limits
+from gome.tools.executor import Collect, Executor, Limits
 from gome.tools.local_executor import CappedBuffer, LocalExecutor
 
 # Every behaviour here must hold at the strongest isolation this machine allows and with none at all.
@@ -19,8 +19,11 @@ def run(tmp_path, code: str, isolation="auto", env=None, **limits):
     data.mkdir(exist_ok=True)
     (data / "train.csv").write_text("id,y\n1,0\n")
     marker = uuid.uuid4().hex
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
     res = LocalExecutor(isolation=isolation).run(work / "main.py", work, data, Limits(**limits),
-                                                 env={"GOME_TEST_MARKER": marker, **(env or {})})
+                                                 env={"GOME_TEST_MARKER": marker, **(env or {})},
+                                                 collect=Collect(into=out, caps={"submission.csv": 1 << 20}))
     return res, marker
 
 
@@ -37,7 +40,8 @@ def test_ok_run_collects_output_and_artifacts(tmp_path, level):
     """, level)
     assert res.status == "ok" and res.returncode == 0, res.stderr
     assert "hello id,y" in res.stdout
-    assert "submission.csv" in res.artifacts and (tmp_path / "work/submission.csv").is_file()
+    assert "submission.csv" in res.artifacts and res.collected == ["submission.csv"]
+    assert (tmp_path / "out/submission.csv").read_text() == "id,y\n"
     assert res.isolation == ("process-group" if level == "none" else LocalExecutor().isolation)
 
 
@@ -89,16 +93,23 @@ def test_output_is_capped_in_memory_but_counted(tmp_path, level):
 
 
 @pytest.mark.parametrize("level", LEVELS)
-def test_secrets_are_scrubbed_and_threads_capped(tmp_path, monkeypatch, level):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
-    monkeypatch.setenv("MY_SERVICE_TOKEN", "tok")
-    monkeypatch.setenv("HARMLESS", "yes")
+def test_the_environment_is_an_allow_list_with_threads_capped(tmp_path, monkeypatch, level):
+    secrets = {"OPENAI_API_KEY": "sk-secret", "MY_SERVICE_TOKEN": "tok",
+               "DATABASE_URL": "postgresql://app:hunter2@db/prod", "MYSQL_PWD": "hunter3", "DB_PASS": "hunter4",
+               "SENTRY_DSN": "https://abc123@sentry.example/1", "HTTPS_PROXY": "http://user:hunter5@proxy:3128",
+               "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/hunter6"}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
     res, _ = run(tmp_path, """
         import os
-        print(sorted(k for k in os.environ if "KEY" in k or "TOKEN" in k), os.environ["HARMLESS"],
-              os.environ["OMP_NUM_THREADS"], os.environ["MKL_NUM_THREADS"])
+        print(sorted(os.environ))
+        print(os.environ["OMP_NUM_THREADS"], os.environ["MKL_NUM_THREADS"], os.environ["GOME_TEST_MARKER"] != "")
     """, level, threads=3)
-    assert res.stdout.strip() == "[] yes 3 3"
+    assert res.status == "ok", res.stderr
+    names, caps = res.stdout.strip().splitlines()
+    assert caps == "3 3 True"
+    for name, value in secrets.items():
+        assert name not in names and value not in res.stdout
 
 
 def test_memory_error_is_oom(tmp_path):

@@ -1,0 +1,141 @@
+"""File I/O that a hostile script cannot turn against gome.
+
+A script controls everything in its folder, links included, and gome runs as root. Every read here opens
+without following a final link (O_NOFOLLOW), refuses anything but a regular file (a FIFO would block, a device
+would stream forever) and checks the size before reading. Every write goes to a fresh temporary file created
+with O_EXCL | O_NOFOLLOW and is renamed into place: a rename replaces a link, it never writes through one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import shutil
+import stat
+from pathlib import Path
+
+MAX_JSON_BYTES = 16 << 20  # gome's own records are small: anything bigger was not written by gome
+
+
+class UnsafeFile(OSError):
+    """A file gome will not read: a link, not a regular file, or over its size cap. The message says which."""
+
+
+def open_regular(path: str | Path, max_bytes: int | None = None) -> int:
+    """A read-only fd on `path` if it is a regular file (no link followed) of at most max_bytes."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise UnsafeFile(errno.ELOOP, f"{path.name} is a symbolic link; links are refused") from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise UnsafeFile(errno.EINVAL, f"{path.name} is not a regular file")
+    if max_bytes is not None and info.st_size > max_bytes:
+        os.close(fd)
+        raise UnsafeFile(errno.EFBIG, f"{path.name} is {info.st_size} bytes, over the {max_bytes}-byte limit")
+    return fd
+
+
+def read_bytes(path: str | Path, max_bytes: int) -> bytes:
+    fd = open_regular(path, max_bytes)
+    chunks, total = [], 0
+    with os.fdopen(fd, "rb") as f:  # in chunks: the file may grow after fstat, and the cap may be huge
+        while total <= max_bytes and (chunk := f.read(min(1 << 20, max_bytes + 1 - total))):
+            chunks.append(chunk)
+            total += len(chunk)
+    data = b"".join(chunks)
+    if len(data) > max_bytes:
+        raise UnsafeFile(errno.EFBIG, f"{Path(path).name} grew over the {max_bytes}-byte limit while read")
+    return data
+
+
+def read_text(path: str | Path, max_bytes: int) -> str:
+    return read_bytes(path, max_bytes).decode("utf-8", errors="replace")
+
+
+def write_bytes(path: str | Path, data: bytes, mode: int = 0o644) -> None:
+    """Write atomically, never through a link: a crash leaves the old file or the new one, never half."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: str | Path, text: str, mode: int = 0o644) -> None:
+    write_bytes(path, text.encode("utf-8", errors="replace"), mode)
+
+
+def copy_file(src: str | Path, dst: str | Path, max_bytes: int) -> None:
+    """Copy a regular file (never a link) of at most max_bytes, streaming, to dst (written atomically)."""
+    dst = Path(dst)
+    fd = open_regular(src, max_bytes)
+    tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(6)}.tmp")
+    with os.fdopen(fd, "rb") as f:
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            with os.fdopen(out, "wb") as g:
+                copied = 0
+                while chunk := f.read(1 << 20):
+                    copied += len(chunk)
+                    if copied > max_bytes:
+                        raise UnsafeFile(errno.EFBIG, f"{Path(src).name} grew over the {max_bytes}-byte limit")
+                    g.write(chunk)
+            os.replace(tmp, dst)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def links_and_specials(folder: str | Path) -> list[str]:
+    """Paths (relative) under `folder` that are links or not regular files/folders: what a copy must refuse."""
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in dirs + files:
+            p = Path(root) / name
+            mode = p.lstat().st_mode
+            if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                found.append(str(p.relative_to(folder)))
+    return sorted(found)
+
+
+def copy_tree(src: str | Path, dst: str | Path, skip: tuple[str, ...] = ()) -> None:
+    """Copy a folder of regular files and folders, following no link; refuse (UnsafeFile) anything else.
+    `skip`: top-level names left out."""
+    src, dst = Path(src), Path(dst)
+    dst.mkdir()
+    for entry in os.scandir(src):
+        if entry.name in skip:
+            continue
+        target = dst / entry.name
+        if entry.is_symlink():
+            raise UnsafeFile(errno.ELOOP, f"{entry.path} is a symbolic link; links are refused")
+        if entry.is_dir(follow_symlinks=False):
+            copy_tree(entry.path, target)
+        elif entry.is_file(follow_symlinks=False):
+            copy_file(entry.path, target, max_bytes=1 << 62)
+        else:
+            raise UnsafeFile(errno.EINVAL, f"{entry.path} is not a regular file")
+
+
+def remove_tree(path: str | Path) -> None:
+    """Remove a folder a script may have filled, without following any link out of it (shutil.rmtree uses
+    file descriptors here, so a link swapped in during the walk is removed, not followed)."""
+    path = Path(path)
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
