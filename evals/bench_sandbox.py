@@ -2,9 +2,10 @@
 
     python -m gome.evals.bench_sandbox [--runs 20]
 
-Levels are built from the links this machine has (bubblewrap, cgroup, uid, rlimits). Scripts that would exhaust
-the host (fork and memory bombs) are not run at levels without a cgroup: they count as not contained. Anything an
-uncontained script leaves behind is removed afterwards.
+Levels are built from the links this machine has (bubblewrap, cgroup, uid, rlimits, quota). Scripts that would
+harm the host are not run at levels without the link that contains them (fork and memory bombs need a cgroup,
+disk and inode floods a quota): they count as not contained. Anything an uncontained script leaves behind is
+removed afterwards.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from gome.evals.hostile import SCRIPTS, check
+from gome.evals.hostile import DISK_QUOTA, INODE_QUOTA, SCRIPTS, check
 from gome.tools.executor import Limits
 from gome.tools.isolation import probe
 from gome.tools.local_executor import LocalExecutor
 
 LEVELS = {  # name -> links allowed
-    "full": ("bwrap", "cgroup", "uid", "rlimits"),
+    "full": ("bwrap", "cgroup", "uid", "rlimits", "quota"),
     "bwrap only": ("bwrap",),
     "cgroup+rlimits (no bwrap)": ("cgroup", "uid", "rlimits"),
     "process group": (),
@@ -56,12 +57,13 @@ def hostile_counts() -> None:
     print("== hostile scripts contained, per isolation level")
     for name, allowed in LEVELS.items():
         iso = probe(sys.executable, allowed) if allowed else None
-        ex = LocalExecutor(isolation=iso or "none", memory_bytes=512 << 20, pids=128)
+        ex = LocalExecutor(isolation=iso or "none", memory_bytes=512 << 20, pids=128, disk_bytes=DISK_QUOTA,
+                           inodes=INODE_QUOTA)
         contained, notes = 0, []
         with tempfile.TemporaryDirectory() as d:
             for hostile in SCRIPTS:
-                if hostile.harms_host and not (iso and iso.cgroup):
-                    notes.append(f"{hostile.name}: not run (would exhaust the host without a cgroup)")
+                if hostile.needs and not (iso and getattr(iso, hostile.needs)):
+                    notes.append(f"{hostile.name}: not run (would harm the host without {hostile.needs})")
                     continue
                 verdict = check(ex, hostile, Path(d), timeout_s=3)
                 contained += verdict["contained"]

@@ -1,7 +1,10 @@
-"""Hostile scripts and the check that a sandbox contained each: right status, no process left, host unchanged.
+"""Hostile scripts and the check that a sandbox contained each: right status, no process left, host unchanged,
+no secret seen, nothing but regular files under their caps brought back, the disk and inodes of its own quota.
 
 Used by tests/tools/test_hostile.py (full chain) and by `python -m gome.evals.bench_sandbox` (every level).
-Each script prints BREACH when it got somewhere it must not.
+Each script prints BREACH when it got somewhere it must not. The attacks on gome itself (links left for it to
+follow, floods of output, damaged checkpoints, malformed replies) are run through whole runs in
+tests/test_boundary.py.
 """
 
 from __future__ import annotations
@@ -15,9 +18,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from gome.tools.executor import Limits
-from gome.tools.metrics import ScoringError
-from gome.tools.submission import read_artifact_csv
+from gome.tools.executor import Collect, Limits
+
+COLLECT_CAP = 1 << 20  # bytes the check brings back per file
+DISK_QUOTA, INODE_QUOTA = 64 << 20, 4096  # the executor the suite runs with (see executor() below)
+SECRETS = {"DATABASE_URL": "postgresql://app:hunter2@db.internal/prod", "MYSQL_PWD": "hunter3",
+           "DB_PASS": "hunter4", "SENTRY_DSN": "https://abc123@o1.ingest.sentry.io/1",
+           "HTTPS_PROXY": "http://user:hunter5@proxy.internal:3128", "OPENAI_API_KEY": "sk-hunter6",
+           "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/hunter7"}
 
 
 @dataclass(frozen=True)
@@ -25,7 +33,8 @@ class Hostile:
     name: str
     code: str  # may use {other}, {private}, {port}
     statuses: tuple[str, ...]  # acceptable RunResult statuses
-    harms_host: bool = False  # unsafe to run without cgroup limits (it would exhaust the machine)
+    needs: str | None = None  # the link without which it would harm the host (cgroup: bombs; quota: floods)
+    refused: tuple[str, ...] = ()  # collected files gome must refuse (links, specials, floods)
 
 
 SCRIPTS = [
@@ -36,12 +45,12 @@ SCRIPTS = [
                 os.fork()
             except OSError:
                 time.sleep(0.01)
-    """, ("timeout", "error", "killed"), harms_host=True),
+    """, ("timeout", "error", "killed"), needs="cgroup"),
     Hostile("memory bomb", """
         hog = []
         while True:
             hog.append(b"x" * 50_000_000)
-    """, ("oom",), harms_host=True),
+    """, ("oom",), needs="cgroup"),
     Hostile("infinite loop", "while True:\n    pass\n", ("timeout",)),
     Hostile("SIGTERM ignored", """
         import signal, time
@@ -98,7 +107,63 @@ SCRIPTS = [
         import os
         os.symlink({private!r}, "submission.csv")
         os.symlink("/etc/passwd", "val_predictions.csv")
+    """, ("ok",), refused=("submission.csv", "val_predictions.csv")),
+    Hostile("links to gome's own records and a sibling experiment", """
+        import os
+        for name, target in (("stdout.txt", "../stdout.txt"), ("metrics.json", "../../0001/metrics.json"),
+                             ("submission.csv", "../../0001/submission.csv"), ("main.py", "/etc/shadow"),
+                             ("val_predictions.csv", "../val_predictions.csv")):
+            try:
+                os.remove(name)
+            except OSError:
+                pass
+            os.symlink(target, name)
+    """, ("ok",), refused=("submission.csv", "val_predictions.csv")),
+    Hostile("a FIFO as the submission", """
+        import os
+        os.mkfifo("submission.csv")
+        os.mkfifo("val_predictions.csv")
+    """, ("ok",), refused=("submission.csv", "val_predictions.csv")),
+    Hostile("500 MB of held-out predictions", """
+        line = "".join(f"{{i}},0.5\\n" for i in range(100_000))
+        with open("val_predictions.csv", "w") as f:
+            for _ in range(500_000_000 // len(line) + 1):
+                f.write(line)
+        print("wrote it all")
+    """, ("ok", "error"), refused=("val_predictions.csv",), needs="quota"),
+    Hostile("environment secrets", """
+        import os
+        values = {secrets!r}
+        for name, value in os.environ.items():
+            if name in values or value in values.values():
+                print("BREACH", name)
     """, ("ok",)),
+    Hostile("disk flood", """
+        chunk, wrote = b"z" * (1 << 20), 0
+        try:
+            with open("flood.bin", "wb") as f:
+                for _ in range(4096):
+                    f.write(chunk)
+                    f.flush()
+                    wrote += len(chunk)
+        except OSError:
+            pass
+        if wrote > {disk} + (8 << 20):
+            print("BREACH wrote", wrote)
+    """, ("ok",), needs="quota"),
+    Hostile("inode flood", """
+        import os
+        os.mkdir("many")
+        made = 0
+        try:
+            for i in range(200_000):
+                open(f"many/{{i}}", "w").close()
+                made += 1
+        except OSError:
+            pass
+        if made > {inodes}:
+            print("BREACH made", made)
+    """, ("ok",), needs="quota"),
     Hostile("zombie children", """
         import os, time
         for _ in range(20):
@@ -165,13 +230,24 @@ def check(executor, hostile: Hostile, base: Path, timeout_s: float = 5.0) -> dic
     (private / "answers.csv").write_text("id,y\n1,1\n")
     srv, port = _listener()
     code = textwrap.dedent(hostile.code).format(other=str(other / "secret.txt"),
-                                                private=str(private / "answers.csv"), port=port)
-    (work / "main.py").write_text(code)
-    watched = [Path("/etc"), Path.home(), Path("/usr"), other, private, data]
+                                                private=str(private / "answers.csv"), port=port, secrets=SECRETS,
+                                                disk=DISK_QUOTA, inodes=INODE_QUOTA)
+    (run / "main.py").write_text(code)
+    out = run / "out"
+    out.mkdir(exist_ok=True)
+    watched = [Path("/etc"), Path.home(), Path("/usr"), other, private, data, out]
     before = _snapshot(watched)
     marker = uuid.uuid4().hex
-    res = executor.run(work / "main.py", work, data, Limits(timeout_s=timeout_s, max_output_bytes=64_000),
-                       env={"GOME_HOSTILE_MARKER": marker})
+    saved = {k: os.environ.get(k) for k in SECRETS}
+    os.environ.update(SECRETS)  # what a host might hold: none of it may reach the script
+    try:
+        res = executor.run(run / "main.py", work, data, Limits(timeout_s=timeout_s, max_output_bytes=64_000),
+                           env={"GOME_HOSTILE_MARKER": marker},
+                           collect=Collect(into=out, caps={"submission.csv": COLLECT_CAP,
+                                                           "val_predictions.csv": COLLECT_CAP}))
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     srv.close()
     problems = []
     if res.status not in hostile.statuses:
@@ -180,17 +256,16 @@ def check(executor, hostile: Hostile, base: Path, timeout_s: float = 5.0) -> dic
         problems.append(res.stdout[res.stdout.index("BREACH"):][:200].strip())
     if left := leftovers(marker):
         problems.append(f"{len(left)} process(es) left behind")
-    if (after := _snapshot(watched)) != before:
-        changed = [k for k in before if before[k] != after[k]]
+    after = _snapshot(watched)
+    if changed := [k for k in before if before[k] != after[k] and k != str(out)]:
         problems.append(f"host changed: {changed}")
-    for name in ("submission.csv", "val_predictions.csv"):
-        if (work / name).is_symlink():
-            try:
-                read_artifact_csv(work / name)
-                problems.append(f"{name} symlink was followed by the collector")
-            except ScoringError:
-                pass
-    if len(res.stdout) > 2 * 64_000:
+    for name in hostile.refused:
+        if name in res.collected or (out / name).exists():
+            problems.append(f"{name} was brought back although the script made it a link, a FIFO or a flood")
+        elif name not in res.refused:
+            problems.append(f"{name} was not refused with a reason")
+    if any(not (out / n).is_file() or (out / n).is_symlink() for n in res.collected):
+        problems.append("a collected file is not a regular file")
         problems.append(f"stdout not capped ({len(res.stdout)} chars kept)")
     _clean_up(marker)
     return {"name": hostile.name, "status": res.status, "contained": not problems, "problems": problems,

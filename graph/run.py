@@ -63,9 +63,14 @@ def persistence(run_dir: Path, db: str | None = None) -> Iterator[tuple[Any, Any
         yield SqliteSaver(saver_conn), store
 
 
+def thread_id(run_dir: Path) -> str:
+    """The run's checkpoint thread: named once, at the start, so a renamed or moved folder keeps it."""
+    return (read_json(run_dir / "run.json", {}) or {}).get("thread_id") or run_dir.name
+
+
 def _thread(run_dir: Path, config: RunConfig) -> dict:
     # Every trace is one task of the fan-out superstep: the pool must hold them all, or traces wait.
-    return {"configurable": {"thread_id": run_dir.name}, "recursion_limit": recursion_limit(config),
+    return {"configurable": {"thread_id": thread_id(run_dir)}, "recursion_limit": recursion_limit(config),
             "max_concurrency": config.traces + 1}
 
 
@@ -74,7 +79,7 @@ def _drive(run_dir: Path, config: RunConfig, inputs: dict | None, *, chat_model,
     """Hold the run folder, stream the graph, and record how the run ended if it did not end by itself."""
     with run_lock(run_dir, "resume" if inputs is None else "run"):
         if inputs is not None:
-            update_run_json(run_dir, inputs=inputs, db=_redact(db))
+            update_run_json(run_dir, inputs=inputs, db=_redact(db), thread_id=thread_id(run_dir))
         try:
             return _stream(run_dir, config, inputs, chat_model=chat_model, executor=executor, on_event=on_event,
                            db=db, resume=resume)
@@ -122,11 +127,17 @@ def _check_database(run_dir: Path, db: str | None) -> None:
             f"({_finished_experiments(run_dir)} experiment(s) finished). Restore the file, or start a new run.")
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if verdict != "ok":
+            raise sqlite3.DatabaseError(verdict)
     except sqlite3.DatabaseError as e:
-        raise RunFolderError(f"{path} is damaged ({e}); gome will not start the run over. The finished "
-                             f"experiments are in {run_dir / 'experiments'}; restore the database from a backup, "
-                             "or start a new run.") from None
+        raise _damaged(path, run_dir, e) from None
+
+
+def _damaged(db: Path | str, run_dir: Path, error: Exception) -> RunFolderError:
+    return RunFolderError(f"{db} is damaged ({error}); gome will not start the run over. The finished "
+                          f"experiments are in {run_dir / 'experiments'}; restore the database from a backup, or "
+                          "start a new run.")
 
 
 def _stream(run_dir: Path, config: RunConfig, inputs: dict | None, *, chat_model, executor, on_event, db,
@@ -142,7 +153,10 @@ def _stream(run_dir: Path, config: RunConfig, inputs: dict | None, *, chat_model
     with persistence(run_dir, db) as (checkpointer, store), open(events, "a") as log:
         graph = build_graph(checkpointer=checkpointer, store=store)
         if inputs is None:
-            saved = graph.get_state(thread)
+            try:
+                saved = graph.get_state(thread)
+            except sqlite3.DatabaseError as e:
+                raise _damaged(db or run_dir / DB_NAME, run_dir, e) from None
             if saved.values and not saved.next:  # already finished: nothing to resume
                 return {**saved.values, "run_dir": str(run_dir)}
             if not saved.values:  # killed before the first checkpoint: start again from the inputs

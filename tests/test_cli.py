@@ -1,6 +1,7 @@
 """`gome run` end to end on the breast-cancer example, driven by a scripted model; scripts really train."""
 
 import json
+import os
 
 import pytest
 
@@ -183,3 +184,103 @@ def test_e2b_without_a_key_is_a_clear_usage_error(breast_cancer, monkeypatch, ca
     monkeypatch.delenv("E2B_API_KEY", raising=False)
     code = main(["run", str(breast_cancer), "--executor", "e2b"], chat_model=ScriptedChatModel(replies=[]))
     assert code == EXIT_USAGE and "E2B_API_KEY" in capsys.readouterr().err
+
+
+def _toml(task, text):
+    (task / "task.toml").write_text(text)
+
+
+def _csv_edit(name, edit):
+    def apply(task):
+        path = task / "public" / name
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join(edit(lines)))
+    return apply
+
+
+def _link(name, target):
+    def apply(task):
+        path = task / "public" / name
+        if path.exists():
+            path.unlink()
+        os.symlink(target, path)
+    return apply
+
+
+BASE_TOML = 'metric = "roc_auc"\nid_column = "id"\ntarget_columns = ["benign"]\n'
+BAD_TASKS = {
+    "target_columns = 5": (lambda t: _toml(t, 'metric = "roc_auc"\ntarget_columns = 5\n'),
+                           "target_columns must be a column name or a list of names"),
+    "[[task]]": (lambda t: _toml(t, '[[task]]\nmetric = "roc_auc"\n'), "[[task]] makes a list of tables"),
+    "task = string": (lambda t: _toml(t, 'task = "x"\n'), "`task` must be a table"),
+    "NUL in the name": (lambda t: _toml(t, BASE_TOML + 'name = "bad\\u0000name"\n'),
+                        "name must not contain control characters"),
+    "absolute submission_file": (lambda t: _toml(t, BASE_TOML + 'submission_file = "/etc/shadow"\n'),
+                                 "submission_file must be a plain file name"),
+    "submission_file outside": (lambda t: _toml(t, BASE_TOML + 'submission_file = "../../x.csv"\n'),
+                                "submission_file must be a plain file name"),
+    "submission_file not a csv": (lambda t: _toml(t, BASE_TOML + 'submission_file = "metrics.json"\n'),
+                                  "submission_file must be a .csv file name"),
+    "description.md is a link": (_link("description.md", "/etc/shadow"), "holds links or special files"),
+    "a link to /etc": (_link("extra", "/etc"), "holds links or special files (extra)"),
+    "a bad row after row 200": (_csv_edit("train.csv", lambda ls: ls[:300] + ["1," * 60 + "1\n"] + ls[300:]),
+                                "train.csv: unreadable CSV"),
+    "duplicate train ids": (_csv_edit("train.csv", lambda ls: ls + ls[-1:]), "train.csv: 1 duplicated id(s)"),
+    "header-only test.csv": (_csv_edit("test.csv", lambda ls: ls[:1]), "test.csv has no rows"),
+    "sample ids differ from test ids": (_csv_edit("sample_submission.csv", lambda ls: ls[:-1] + ["99999,0.5\n"]),
+                                        "the sample submission's ids differ from the test ids (1 test id(s) not in"),
+    "all-NaN target": (_csv_edit("train.csv", lambda ls: [ls[0]] + [ln.rsplit(",", 1)[0] + ",\n" for ln in ls[1:]]),
+                       "target column 'benign' has no values in train.csv"),
+    "a single class": (_csv_edit("train.csv", lambda ls: [ls[0]] + [ln.rsplit(",", 1)[0] + ",1\n" for ln in ls[1:]]),
+                       "target column 'benign' has a single class"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_TASKS, ids=list(BAD_TASKS))
+def test_a_broken_task_folder_gets_one_clear_message_and_nothing_is_written(breast_cancer, tmp_path, capsys, case):
+    """train.csv's target is its last column, so the CSV edits above change only the target."""
+    break_it, expected = BAD_TASKS[case]
+    assert open(breast_cancer / "public/train.csv").readline().rstrip().endswith(",benign")
+    break_it(breast_cancer)
+    code = main(["run", str(breast_cancer), "--out", str(tmp_path / "runs")], chat_model=ScriptedChatModel(replies=[]))
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE, err
+    assert err.startswith("gome: task folder") and expected in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--memory", "-1", "must be a positive number"), ("--steps", "0", "must be at least 1"),
+    ("--traces", "zero", "not a whole number"), ("--reruns", "-1", "must be at least 0"),
+    ("--max-dollars", "nan", "must be a positive number")])
+def test_bad_settings_are_refused_before_anything_runs(breast_cancer, tmp_path, capsys, flag, value, expected):
+    with pytest.raises(SystemExit) as stop:
+        main(["run", str(breast_cancer), flag, value, "--out", str(tmp_path / "runs")])
+    assert stop.value.code == EXIT_USAGE and expected in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_out_that_is_a_file_is_a_usage_error(breast_cancer, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    code = main(["run", str(breast_cancer), "--out", str(tmp_path / "afile")], chat_model=ScriptedChatModel(replies=[]))
+    assert code == EXIT_USAGE and "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_resume_with_an_edit_file_that_is_missing(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(json.dumps({"inputs": {"config": {}}}))
+    code = main(["resume", str(run_dir), "--edit", str(tmp_path / "missing.py")], chat_model=ScriptedChatModel(
+        replies=[]))
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE and "missing.py: cannot read it" in err and "Traceback" not in err
+
+
+def test_a_task_name_cannot_move_the_run_folder_out_of_out(breast_cancer, tmp_path):
+    _toml(breast_cancer, BASE_TOML + 'name = "../../escape"\n')
+    model = ScriptedChatModel(replies=[script(BUGGY_DRAFT), diagnosis("bug", False, "crash")])
+    main(["run", str(breast_cancer), "--steps", "1", "--reruns", "0", "--out", str(tmp_path / "runs")],
+         chat_model=model)
+    [run_dir] = (tmp_path / "runs").iterdir()
+    assert "escape" in run_dir.name and ".." not in run_dir.name
+    assert not (tmp_path.parent / "escape").exists()

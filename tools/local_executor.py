@@ -170,7 +170,7 @@ class LocalExecutor:
         """The script's folder: an image of its own size and inode count (quota), or the folder as it is."""
         if not self.iso.quota:
             return contextlib.nullcontext()
-        size = size_for(workdir.parent, self.disk_bytes, share=0.5 / self.slots)
+        size = size_for(self.disk_bytes, share=0.5 / self.slots)
         return quota_mount(workdir, size=size, inodes=self.inodes, uid=uid)
 
     def _command(self, slot: int, script: Path, workdir: Path, data_dir: Path, limits: Limits,

@@ -4,18 +4,30 @@ The script can fill its own image and nothing else: the host's disk loses at mos
 file, so only what is written), and its inodes are the image's. After the run gome copies out what it asked
 for, unmounts and deletes the image. The inode tables are not zeroed (`noinit_itable`), so a run costs a few
 tens of milliseconds and no disk writes beyond what the script writes.
+
+Images live in their own root-only folder (GOME_QUOTA_DIR, default /var/tmp/gome-quota), never in a run folder:
+a sparse file of gigabytes is a trap for anything that copies the run. A gome killed mid-run leaves its image
+there (and the mount, which the next run of that experiment detaches); images of dead processes that no loop
+device holds any more are removed by the next gome that mounts one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 MIN_BYTES = 8 << 20
+
+
+def image_dir() -> Path:
+    path = Path(os.environ.get("GOME_QUOTA_DIR", "/var/tmp/gome-quota"))
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
 
 
 class QuotaError(RuntimeError):
@@ -35,22 +47,42 @@ def _run(argv: list[str]) -> None:
         raise QuotaError(f"{Path(argv[0]).name} failed: {(out.stderr or out.stdout).decode(errors='replace')[-300:]}")
 
 
-def size_for(folder: Path, wanted: int, share: float = 0.5) -> int:
-    """The image size: what was asked, but never more than `share` of the free space where the image lives."""
-    st = os.statvfs(folder)
+def size_for(wanted: int, share: float = 0.5) -> int:
+    """The image size: what was asked, but never more than `share` of the free space where images live."""
+    st = os.statvfs(image_dir())
     return max(MIN_BYTES, min(wanted, int(st.f_bavail * st.f_frsize * share)))
+
+
+def _sweep(folder: Path) -> None:
+    """Remove images left by gome processes that died, unless a loop device still holds them."""
+    losetup = shutil.which("losetup") or shutil.which("losetup", path="/usr/sbin:/sbin")
+    for image in folder.glob("*.img") if losetup else ():
+        pid = image.name.split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # its process is alive
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        held = subprocess.run([losetup, "-j", str(image)], capture_output=True, text=True, check=False)
+        if held.returncode == 0 and not held.stdout.strip():
+            with contextlib.suppress(OSError):
+                image.unlink()
 
 
 @contextlib.contextmanager
 def quota_mount(folder: Path, *, size: int, inodes: int, uid: int | None = None) -> Iterator[Path]:
     """Mount a fresh ext4 image of `size` bytes and at most `inodes` files over `folder` (owned by `uid`) for
-    the duration of the block. The image lives beside the folder, where the script cannot reach it."""
+    the duration of the block. The image lives in image_dir(), where the script cannot reach it."""
     mkfs, mount, umount = tools() or (None, None, None)
     if not mkfs:
         raise QuotaError("mkfs.ext4, mount and umount are needed for a disk quota")
-    image = folder.with_name(f".{folder.name}.img")
-    with contextlib.suppress(FileNotFoundError):
-        image.unlink()
+    images = image_dir()
+    _sweep(images)
+    image = images / f"{os.getpid()}-{secrets.token_hex(6)}.img"
     fd = os.open(image, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     os.ftruncate(fd, size)
     os.close(fd)

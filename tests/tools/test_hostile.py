@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from gome.evals.hostile import SCRIPTS, check
+from gome.evals.hostile import DISK_QUOTA, INODE_QUOTA, SCRIPTS, check
 from gome.tools.isolation import probe
 from gome.tools.local_executor import LocalExecutor
 
@@ -22,14 +22,14 @@ def executor():
         if os.environ.get("GOME_REQUIRE_SANDBOX"):
             pytest.fail(message)
         pytest.skip(message)
-    return LocalExecutor(memory_bytes=512 << 20, pids=128)
+    return LocalExecutor(memory_bytes=512 << 20, pids=128, disk_bytes=DISK_QUOTA, inodes=INODE_QUOTA)
 
 
 @pytest.mark.parametrize("hostile", SCRIPTS, ids=[h.name for h in SCRIPTS])
 def test_hostile_script_is_contained(executor, hostile, tmp_path):
     verdict = check(executor, hostile, tmp_path)
     assert verdict["contained"], verdict["problems"]
-    assert verdict["isolation"].startswith("bwrap+cgroup") and "+uid" in verdict["isolation"]
+    assert verdict["isolation"] == ISO.level and ISO.full
 
 
 def test_parallel_slots_run_as_different_users_with_their_share(tmp_path):
