@@ -5,7 +5,7 @@
 """
 
 from gome.state.records import ModelSpec, RunConfig, Task
-from gome.tools.tasks import TaskError, load_task
+from gome.tools.task.loading import TaskError, load_task
 
 
 def run_gome(*args, **kwargs):

@@ -9,14 +9,14 @@ import sys
 from pathlib import Path
 
 from gome.state.records import ModelSpec, RunConfig
-from gome.tools.e2b_executor import E2BUnavailable
 from gome.tools.files import read_text
-from gome.tools.llm import ModelConfigError, make_chat_model, resolve_spec
-from gome.tools.local_model import LocalModelError
-from gome.tools.metrics import ScoringError
-from gome.tools.run_folder import MAX_CODE_BYTES, RunFolderError, is_disk_full, new_run_dir, read_json, update_run_json
-from gome.tools.submission import grade
-from gome.tools.tasks import TaskError, find_data_dir, load_task
+from gome.tools.llm.local_model import LocalModelError
+from gome.tools.llm.models import ModelConfigError, make_chat_model, resolve_spec
+from gome.tools.run.folder import MAX_CODE_BYTES, RunFolderError, is_disk_full, new_run_dir, read_json, update_run_json
+from gome.tools.sandbox.e2b import E2BUnavailable
+from gome.tools.task.loading import TaskError, find_data_dir, load_task
+from gome.tools.task.metrics import ScoringError
+from gome.tools.task.submission import grade
 
 EXIT_OK, EXIT_NO_SUBMISSION, EXIT_USAGE, EXIT_PAUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([hms]?)")
@@ -210,7 +210,7 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
 def supervise(run_dir: Path, as_json: bool, go) -> int:
     """Run `go(on_event)` with a progress display; turn its end (done, paused, interrupted, crashed) into a
     message and an exit code. Nothing finished is lost in any case: it is all in the run folder."""
-    from gome.tools.progress import Progress
+    from gome.tools.report.progress import Progress
 
     try:
         with Progress(as_json=as_json) as progress:
@@ -283,10 +283,10 @@ def review_answer(args) -> dict | None:
 
 def make_executor(args, traces: int):
     if args.executor == "e2b":
-        from gome.tools.e2b_executor import E2BExecutor
+        from gome.tools.sandbox.e2b import E2BExecutor
 
         return E2BExecutor(allow_network=args.allow_network)
-    from gome.tools.local_executor import LocalExecutor
+    from gome.tools.sandbox.local import LocalExecutor
 
     memory = int(args.memory * (1 << 30)) if args.memory else None
     return LocalExecutor(slots=traces, allow_network=args.allow_network, memory_bytes=memory)
@@ -297,7 +297,7 @@ def cmd_doctor() -> int:
     import importlib.util
     import os
 
-    from gome.tools.isolation import probe
+    from gome.tools.sandbox.isolation import probe
 
     iso = probe()
     print(f"isolation level: {iso.level}{'' if iso.full else '  (weaker than the full chain)'}")
@@ -314,7 +314,7 @@ def cmd_doctor() -> int:
 
 
 def cmd_report(run_dir: str) -> int:
-    from gome.tools.report import write_report
+    from gome.tools.report.report import write_report
 
     if not (Path(run_dir) / "run.json").is_file():
         print(f"gome: {run_dir} is not a run folder (no run.json)", file=sys.stderr)

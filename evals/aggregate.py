@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gome.tools.run_folder import write_json
+from gome.tools.run.folder import write_json
 
 MEASURES = {"any_medal": "any medal %", "valid_submission": "valid %", "above_median": "above median %",
             "normalized_score": "normalized score"}

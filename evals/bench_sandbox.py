@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from gome.evals.hostile import DISK_QUOTA, INODE_QUOTA, SCRIPTS, check
-from gome.tools.executor import Limits
-from gome.tools.isolation import probe
-from gome.tools.local_executor import LocalExecutor
+from gome.tools.sandbox.executor import Limits
+from gome.tools.sandbox.isolation import probe
+from gome.tools.sandbox.local import LocalExecutor
 
 LEVELS = {  # name -> links allowed
     "full": ("bwrap", "cgroup", "uid", "rlimits", "quota"),

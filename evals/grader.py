@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from gome.tools.metrics import ScoringError, get_metric
-from gome.tools.submission import check_submission, grade
-from gome.tools.tasks import load_task
+from gome.tools.task.loading import load_task
+from gome.tools.task.metrics import ScoringError, get_metric
+from gome.tools.task.submission import check_submission, grade
 
 
 def rank_thresholds(teams: int) -> tuple[int, int, int]:

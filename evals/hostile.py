@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from gome.tools.executor import Collect, Limits
+from gome.tools.sandbox.executor import Collect, Limits
 
 COLLECT_CAP = 1 << 20  # bytes the check brings back per file
 DISK_QUOTA, INODE_QUOTA = 64 << 20, 4096  # the executor the suite runs with (see executor() below)

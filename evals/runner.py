@@ -17,9 +17,9 @@ from pathlib import Path
 
 from gome.evals.aggregate import write_results
 from gome.evals.grader import grade_report
-from gome.tools.metrics import beats
-from gome.tools.run_folder import read_json, write_json
-from gome.tools.tasks import load_task
+from gome.tools.run.folder import read_json, write_json
+from gome.tools.task.loading import load_task
+from gome.tools.task.metrics import beats
 
 FINAL = ("succeeded", "no_valid_submission")  # run.json statuses of a run that ended by itself
 

@@ -31,8 +31,7 @@ from gome.graph.builder import build_graph, recursion_limit
 from gome.state.context import GomeContext
 from gome.state.records import RunConfig
 from gome.tools.files import write_text
-from gome.tools.local_executor import LocalExecutor
-from gome.tools.run_folder import (
+from gome.tools.run.folder import (
     RunFolderError,
     free_reserve,
     is_disk_full,
@@ -41,7 +40,8 @@ from gome.tools.run_folder import (
     run_lock,
     update_run_json,
 )
-from gome.tools.tasks import load_task
+from gome.tools.sandbox.local import LocalExecutor
+from gome.tools.task.loading import load_task
 
 DB_NAME = "checkpoints.sqlite"
 
@@ -50,7 +50,7 @@ DB_NAME = "checkpoints.sqlite"
 def persistence(run_dir: Path, db: str | None = None) -> Iterator[tuple[Any, Any]]:
     """(checkpointer, store): SQLite in the run folder by default, Postgres for a postgresql:// URL."""
     if db and db.startswith(("postgresql://", "postgres://")):
-        from gome.tools.postgres import postgres_persistence
+        from gome.tools.run.persistence import postgres_persistence
 
         with postgres_persistence(db) as pair:
             yield pair
@@ -107,7 +107,7 @@ def record_crash(run_dir: Path, error: BaseException) -> None:
     with contextlib.suppress(Exception):
         update_run_json(run_dir, status="crashed", message=message[:2000], finished_at=time.time())
     with contextlib.suppress(Exception):
-        from gome.tools.report import write_report
+        from gome.tools.report.report import write_report
 
         write_report(run_dir)
 

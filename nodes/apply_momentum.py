@@ -17,7 +17,7 @@ from gome.nodes.scripts import announce, save_script, sibling_note
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
 from gome.state.records import MemoryEntry
-from gome.tools.run_folder import experiment_id
+from gome.tools.run.folder import experiment_id
 
 DECAY = 0.8  # weight of an entry relative to the next newer one
 SIMILAR = 0.5  # word-set overlap (Jaccard) above which two changes count as the same idea

@@ -12,9 +12,9 @@ from gome.nodes.common import config_of, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
 from gome.state.records import Experiment, MemoryEntry
-from gome.tools.metrics import beats
-from gome.tools.run_folder import experiment_dir, promote_best, update_run_json, write_json
-from gome.tools.usage import Ledger
+from gome.tools.llm.usage import Ledger
+from gome.tools.run.folder import experiment_dir, promote_best, update_run_json, write_json
+from gome.tools.task.metrics import beats
 
 
 def memory_namespace(run_id: str) -> tuple[str, ...]:

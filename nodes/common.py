@@ -11,15 +11,15 @@ from langgraph.runtime import Runtime
 
 from gome.state.context import GomeContext
 from gome.state.records import ModelSpec, RunConfig, Task
-from gome.tools.executor import Executor
 from gome.tools.files import read_text
-from gome.tools.llm import make_chat_model
-from gome.tools.local_executor import LocalExecutor
-from gome.tools.metrics import get_metric
-from gome.tools.run_folder import experiment_dir, input_dir
-from gome.tools.run_folder import read_code as read_code_file
-from gome.tools.structured import LLMCaller
-from gome.tools.usage import Ledger
+from gome.tools.llm.models import make_chat_model
+from gome.tools.llm.structured import LLMCaller
+from gome.tools.llm.usage import Ledger
+from gome.tools.run.folder import experiment_dir, input_dir
+from gome.tools.run.folder import read_code as read_code_file
+from gome.tools.sandbox.executor import Executor
+from gome.tools.sandbox.local import LocalExecutor
+from gome.tools.task.metrics import get_metric
 
 DESCRIPTION_CHARS = 6000
 CODE_CHARS = 16000
@@ -75,7 +75,7 @@ def executor(runtime: Runtime[GomeContext] | None) -> Executor:
     key = ("executor", ctx.sandbox, ctx.allow_network)
     if key not in _built:
         if ctx.sandbox == "e2b":
-            from gome.tools.e2b_executor import E2BExecutor
+            from gome.tools.sandbox.e2b import E2BExecutor
 
             _built[key] = E2BExecutor(allow_network=ctx.allow_network)
         else:

@@ -13,8 +13,8 @@ from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
 from gome.state.records import Diagnosis, Problem
 from gome.tools.files import read_text
-from gome.tools.metrics import beats
-from gome.tools.run_folder import experiment_dir, write_json
+from gome.tools.run.folder import experiment_dir, write_json
+from gome.tools.task.metrics import beats
 
 PROMPT = """# Task
 {task_name}: metric {metric} ({direction}). Scripts must write val_predictions.csv (held-out rows of train) that the

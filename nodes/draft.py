@@ -9,7 +9,7 @@ from gome.nodes.common import baseline_template, config_of, llm, script_rules, s
 from gome.nodes.scripts import announce, save_script, sibling_note
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
-from gome.tools.run_folder import experiment_id
+from gome.tools.run.folder import experiment_id
 
 PROMPT = """{brief}
 

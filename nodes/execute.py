@@ -11,10 +11,10 @@ from langgraph.types import interrupt
 from gome.nodes.common import config_of, executor, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
-from gome.tools.executor import Limits
-from gome.tools.experiment import run_and_score
 from gome.tools.files import write_text
-from gome.tools.run_folder import MAX_CODE_BYTES, experiment_dir, read_code, write_json
+from gome.tools.run.experiment import run_and_score
+from gome.tools.run.folder import MAX_CODE_BYTES, experiment_dir, read_code, write_json
+from gome.tools.sandbox.executor import Limits
 
 
 def review(pending: dict, folder: Path, state: dict) -> dict:

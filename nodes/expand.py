@@ -19,8 +19,8 @@ from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
 from gome.state.records import TreeConfig
 from gome.tools.files import read_text
-from gome.tools.metrics import beats
-from gome.tools.run_folder import experiment_dir, experiment_id, read_json
+from gome.tools.run.folder import experiment_dir, experiment_id, read_json
+from gome.tools.task.metrics import beats
 
 DRAFT = """{brief}
 

@@ -11,10 +11,10 @@ from langgraph.runtime import Runtime
 from gome.nodes.common import task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState, add_usage
-from gome.tools.metrics import ScoringError
-from gome.tools.report import write_report
-from gome.tools.run_folder import promote_best, update_run_json
-from gome.tools.submission import check_submission
+from gome.tools.report.report import write_report
+from gome.tools.run.folder import promote_best, update_run_json
+from gome.tools.task.metrics import ScoringError
+from gome.tools.task.submission import check_submission
 
 log = logging.getLogger("gome")
 

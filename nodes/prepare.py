@@ -12,8 +12,8 @@ from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState
 from gome.state.records import RunConfig
 from gome.tools.files import write_text
-from gome.tools.run_folder import copy_input, new_run_dir, read_json, update_run_json, write_json
-from gome.tools.tasks import describe_data, load_task
+from gome.tools.run.folder import copy_input, new_run_dir, read_json, update_run_json, write_json
+from gome.tools.task.loading import describe_data, load_task
 
 OPTIONAL_PACKAGES = ("numpy", "pandas", "sklearn", "scipy", "torch", "lightgbm", "xgboost", "catboost")
 

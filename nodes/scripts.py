@@ -8,7 +8,7 @@ import time
 from langgraph.runtime import Runtime
 
 from gome.tools.files import write_text
-from gome.tools.run_folder import experiment_dir, fresh_folder, write_json
+from gome.tools.run.folder import experiment_dir, fresh_folder, write_json
 
 APPROACH = re.compile(r"^\s*#\s*Approach:\s*(.+)$", re.MULTILINE | re.IGNORECASE)
 

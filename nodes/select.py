@@ -18,11 +18,11 @@ from gome.nodes.common import executor, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState
 from gome.state.records import RunConfig, Task
-from gome.tools.executor import Limits
-from gome.tools.experiment import run_and_score
 from gome.tools.files import copy_file
-from gome.tools.metrics import beats
-from gome.tools.run_folder import MAX_CODE_BYTES, experiment_dir, fresh_folder, read_json, write_json
+from gome.tools.run.experiment import run_and_score
+from gome.tools.run.folder import MAX_CODE_BYTES, experiment_dir, fresh_folder, read_json, write_json
+from gome.tools.sandbox.executor import Limits
+from gome.tools.task.metrics import beats
 
 
 def candidates(run_dir: str | Path, direction: str, k: int) -> list[dict]:

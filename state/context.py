@@ -14,7 +14,7 @@ from typing import Any
 @dataclass
 class GomeContext:
     chat_model: Any = None  # a LangChain BaseChatModel; else built from `model`, else from the run config
-    executor: Any = None  # a gome.tools.executor.Executor; else built from `sandbox`
+    executor: Any = None  # a gome.tools.sandbox.executor.Executor; else built from `sandbox`
     model: str | None = None  # "provider:name", or "python:module:factory" for a model built by your code
     base_url: str | None = None
     sandbox: str = "local"  # "local" or "e2b"

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from gome.tools import structured
+from gome.tools.llm import structured
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

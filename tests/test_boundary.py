@@ -15,11 +15,11 @@ import pytest
 from langchain_core.messages import AIMessage
 
 from gome import RunConfig, run_gome
-from gome.tools.isolation import probe
-from gome.tools.quota import unmount_stale
-from gome.tools.run_folder import run_lock
-from gome.tools.submission import grade
-from gome.tools.tasks import load_task
+from gome.tools.run.folder import run_lock
+from gome.tools.sandbox.isolation import probe
+from gome.tools.sandbox.quota import unmount_stale
+from gome.tools.task.loading import load_task
+from gome.tools.task.submission import grade
 from tests.conftest import EXAMPLES
 from tests.fakes.chat import KindChatModel, ScriptedChatModel
 from tests.fakes.scripts import PLAIN_LOGREG, SCALED_LOGREG, diagnosis, hypotheses, script

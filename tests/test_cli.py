@@ -6,8 +6,8 @@ import os
 import pytest
 
 from gome.cli import EXIT_NO_SUBMISSION, EXIT_OK, EXIT_USAGE, main, parse_duration
-from gome.tools.submission import check_submission, grade
-from gome.tools.tasks import load_task
+from gome.tools.task.loading import load_task
+from gome.tools.task.submission import check_submission, grade
 from tests.fakes.chat import ScriptedChatModel
 from tests.fakes.scripts import BUGGY_DRAFT, breast_cancer_replies, diagnosis, hypotheses, script
 
@@ -89,7 +89,7 @@ def test_grade_without_answers_is_a_usage_error(breast_cancer, capsys):
 
 
 def test_no_model_configured_runs_the_local_model(breast_cancer, monkeypatch, capsys):
-    from gome.tools import local_model
+    from gome.tools.llm import local_model
 
     for var in ("GOME_MODEL", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
         monkeypatch.delenv(var, raising=False)
@@ -171,7 +171,7 @@ def test_dollar_budget_without_a_price_is_refused(breast_cancer, monkeypatch, ca
 
 
 def test_doctor_reports_each_link_of_the_sandbox(capsys):
-    from gome.tools.isolation import probe
+    from gome.tools.sandbox.isolation import probe
 
     code = main(["doctor"])
     out = capsys.readouterr().out

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from gome.tools.local_model import LocalModelError, find_weights
-from gome.tools.submission import grade
-from gome.tools.tasks import load_task
+from gome.tools.llm.local_model import LocalModelError, find_weights
+from gome.tools.task.loading import load_task
+from gome.tools.task.submission import grade
 
 
 def _require_local_model() -> None:

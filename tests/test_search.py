@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from gome import RunConfig, run_gome
-from gome.tools.submission import grade
-from gome.tools.tasks import load_task
+from gome.tools.task.loading import load_task
+from gome.tools.task.submission import grade
 from tests.conftest import EXAMPLES
 from tests.fakes.chat import ScriptedChatModel
 from tests.fakes.scripts import (

@@ -24,7 +24,7 @@ from sklearn.model_selection import train_test_split
 
 from gome.evals.suite import references
 from gome.evals.suite.catalog import RESERVED, TASKS, TaskSpec, get_spec
-from gome.tools.metrics import get_metric
+from gome.tools.task.metrics import get_metric
 
 SEED = 0
 TEST_FRACTION = 0.2

@@ -22,7 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from gome.evals.suite.catalog import TaskSpec
-from gome.tools.metrics import get_metric, score_frame
+from gome.tools.task.metrics import get_metric, score_frame
 
 SEED = 0
 Factory = Callable[[], BaseEstimator]

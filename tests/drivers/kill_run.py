@@ -60,7 +60,7 @@ def arm(kill: str) -> int | None:
         module = sys.modules.get(NODES[node]) or __import__(NODES[node], fromlist=["x"])
         setattr(module, node, counted(node, getattr(module, node), int(n), kind))
     elif kind == "script":
-        from gome.tools.local_executor import LocalExecutor
+        from gome.tools.sandbox.local import LocalExecutor
 
         original = LocalExecutor.run
 
@@ -93,7 +93,7 @@ def model(kill_at_call: int | None) -> KindChatModel:
 def main() -> None:
     from gome.graph.run import resume_gome, run_gome
     from gome.state.records import RunConfig
-    from gome.tools.run_folder import new_run_dir
+    from gome.tools.run.folder import new_run_dir
 
     command = sys.argv[1]
     if command == "run":

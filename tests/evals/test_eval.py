@@ -84,7 +84,7 @@ def test_eval_cli_names_a_missing_suite(tmp_path, capsys):
 
 
 def test_a_run_that_cannot_start_stops_the_eval_without_recording_a_result(suite, tmp_path, monkeypatch, capsys):
-    from gome.tools import local_model
+    from gome.tools.llm import local_model
 
     def not_installed(path=None):
         raise local_model.LocalModelError("the local model's weights are not installed")

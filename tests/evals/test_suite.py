@@ -8,8 +8,8 @@ from gome.cli import EXIT_USAGE, main
 from gome.evals.grader import grade_report
 from gome.evals.suite.build import CHECKSUMS, SuiteError, build_suite, build_task, file_checksums
 from gome.evals.suite.catalog import TASKS, get_spec
-from gome.tools.metrics import get_metric
-from gome.tools.tasks import load_task
+from gome.tools.task.loading import load_task
+from gome.tools.task.metrics import get_metric
 
 
 def test_the_suite_mixes_kinds_modalities_and_metrics():

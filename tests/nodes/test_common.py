@@ -6,7 +6,7 @@ from sklearn.model_selection import KFold
 
 from gome.nodes.common import _skeleton
 from gome.state.records import Task
-from gome.tools.metrics import get_metric, score_frame
+from gome.tools.task.metrics import get_metric, score_frame
 
 RNG = np.random.default_rng(0)
 
@@ -42,7 +42,7 @@ def test_the_draft_template_runs_in_the_sandbox_and_scores(example, tmp_path):
     from gome.nodes.prepare import prepare
     from gome.nodes.scripts import save_script
     from gome.state.records import RunConfig
-    from gome.tools.tasks import load_task
+    from gome.tools.task.loading import load_task
     from tests.conftest import EXAMPLES
 
     task_dir = shutil.copytree(EXAMPLES / example, tmp_path / example)

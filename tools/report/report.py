@@ -17,8 +17,8 @@ from pathlib import Path
 
 from gome.state.records import RunConfig
 from gome.tools.files import read_text, write_text
-from gome.tools.report_plots import plot_scores
-from gome.tools.run_folder import read_json
+from gome.tools.report.plots import plot_scores
+from gome.tools.run.folder import read_json
 
 CODE_LINES = 400  # longer scripts and diffs are cut in the report (the files hold all of it)
 

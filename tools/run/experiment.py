@@ -15,12 +15,18 @@ from pathlib import Path
 import pandas as pd
 
 from gome.state.records import Task
-from gome.tools.executor import Collect, Executor, Limits, RunResult
 from gome.tools.files import remove_tree, write_text
-from gome.tools.metrics import ScoringError
-from gome.tools.quota import unmount_stale
-from gome.tools.run_folder import input_dir, work_dir
-from gome.tools.submission import VAL_PREDICTIONS, check_submission, output_caps, parse_self_reported, score_validation
+from gome.tools.run.folder import input_dir, work_dir
+from gome.tools.sandbox.executor import Collect, Executor, Limits, RunResult
+from gome.tools.sandbox.quota import unmount_stale
+from gome.tools.task.metrics import ScoringError
+from gome.tools.task.submission import (
+    VAL_PREDICTIONS,
+    check_submission,
+    output_caps,
+    parse_self_reported,
+    score_validation,
+)
 
 LOGS = ("stdout.txt", "stderr.txt")
 

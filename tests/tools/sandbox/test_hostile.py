@@ -9,8 +9,8 @@ import os
 import pytest
 
 from gome.evals.hostile import DISK_QUOTA, INODE_QUOTA, SCRIPTS, check
-from gome.tools.isolation import probe
-from gome.tools.local_executor import LocalExecutor
+from gome.tools.sandbox.isolation import probe
+from gome.tools.sandbox.local import LocalExecutor
 
 ISO = probe()
 
@@ -37,7 +37,7 @@ def test_parallel_slots_run_as_different_users_with_their_share(tmp_path):
         pytest.skip("needs root to give each slot its own uid")
     import threading
 
-    from gome.tools.executor import Limits
+    from gome.tools.sandbox.executor import Limits
 
     ex = LocalExecutor(slots=2, memory_bytes=256 << 20)
     results = {}

@@ -48,7 +48,7 @@ def make_chat_model(spec: ModelSpec | None = None, api_key: str | None = None):
             "no model configured for the server at the base URL: pass --model openai:<served name>, or another "
             "provider:name (e.g. openai:gpt-4.1-mini), or --model local for the embedded model")
     if is_local(spec.model):  # the embedded model: llama.cpp's OpenAI-compatible server, started on first use
-        from gome.tools.local_model import shared_server
+        from gome.tools.llm.local_model import shared_server
 
         url = shared_server(spec.model.partition(":")[2] or None)
         spec = spec.model_copy(update={"model": "openai:local", "base_url": url,

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from gome.tools.metrics import ScoringError, beats, get_metric, score_frame
+from gome.tools.task.metrics import ScoringError, beats, get_metric, score_frame
 
 RNG = np.random.default_rng(7)
 N = 300

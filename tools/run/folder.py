@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from gome.tools.files import MAX_JSON_BYTES, copy_file, copy_tree, read_text, remove_tree, write_text
-from gome.tools.metrics import beats
+from gome.tools.task.metrics import beats
 
 _lock = threading.RLock()  # parallel traces share one process: serialise run-level files
 MAX_CODE_BYTES = 1 << 20  # a script gome wrote or was given; longer ones are not code

@@ -1,6 +1,6 @@
 import pytest
 
-from gome.tools.tasks import TaskError, describe_data, load_task
+from gome.tools.task.loading import TaskError, describe_data, load_task
 
 
 def test_loads_example_with_task_toml(breast_cancer):

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ValidationError
 
-from gome.tools.usage import Ledger
+from gome.tools.llm.usage import Ledger
 
 T = TypeVar("T", bound=BaseModel)
 SCHEMA_METHODS = ("json_schema", "function_calling")

@@ -3,8 +3,8 @@ import textwrap
 
 import pytest
 
-from gome.tools.e2b_executor import E2BExecutor, E2BUnavailable
-from gome.tools.executor import Collect, Executor, Limits
+from gome.tools.sandbox.e2b import E2BExecutor, E2BUnavailable
+from gome.tools.sandbox.executor import Collect, Executor, Limits
 from tests.fakes.e2b import FakeSandbox
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gome import RunConfig, run_gome
-from gome.tools.report import write_report
+from gome.tools.report.report import write_report
 from tests.fakes.chat import ScriptedChatModel
 from tests.fakes.scripts import breast_cancer_replies
 
@@ -23,7 +23,7 @@ CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """A real 4-step scripted run: a bug, a fix, an improvement, a rejected idea."""
-    src = Path(__file__).resolve().parents[2] / "examples" / "breast-cancer"
+    src = Path(__file__).resolve().parents[3] / "examples" / "breast-cancer"
     task = tmp_path_factory.mktemp("task") / "breast-cancer"
     shutil.copytree(src, task)
     final = run_gome(task, RunConfig(steps=4, select={"reruns": 0}), out=tmp_path_factory.mktemp("runs"),

@@ -11,7 +11,7 @@ import pandas as pd
 
 from gome.state.records import Task
 from gome.tools.files import UnsafeFile, read_bytes
-from gome.tools.metrics import ScoringError, check_ids, check_probabilities, get_metric, score_frame
+from gome.tools.task.metrics import ScoringError, check_ids, check_probabilities, get_metric, score_frame
 
 VAL_PREDICTIONS = "val_predictions.csv"
 MAX_CSV_BYTES = 512 * 1024 * 1024

@@ -8,8 +8,8 @@ import urllib.request
 
 import pytest
 
-from gome.tools import local_model
-from gome.tools.local_model import LocalModelError, find_weights, local_server
+from gome.tools.llm import local_model
+from gome.tools.llm.local_model import LocalModelError, find_weights, local_server
 
 
 @pytest.fixture

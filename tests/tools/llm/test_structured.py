@@ -3,8 +3,8 @@ import json
 from langchain_core.messages import AIMessage, HumanMessage
 
 from gome.state.records import Diagnosis
-from gome.tools.structured import LLMCaller, extract_code, extract_json
-from gome.tools.usage import Ledger
+from gome.tools.llm.structured import LLMCaller, extract_code, extract_json
+from gome.tools.llm.usage import Ledger
 from tests.fakes.chat import ScriptedChatModel
 
 ASK = [HumanMessage("diagnose this run")]

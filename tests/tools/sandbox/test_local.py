@@ -4,8 +4,8 @@ import uuid
 import pytest
 
 from gome.evals.hostile import leftovers
-from gome.tools.executor import Collect, Executor, Limits
-from gome.tools.local_executor import CappedBuffer, LocalExecutor
+from gome.tools.sandbox.executor import Collect, Executor, Limits
+from gome.tools.sandbox.local import CappedBuffer, LocalExecutor
 
 # Every behaviour here must hold at the strongest isolation this machine allows and with none at all.
 LEVELS = ["auto", "none"]

@@ -3,9 +3,9 @@ import os
 import pandas as pd
 import pytest
 
-from gome.tools.metrics import ScoringError
-from gome.tools.submission import check_submission, grade, parse_self_reported, read_artifact_csv, score_validation
-from gome.tools.tasks import load_task
+from gome.tools.task.loading import load_task
+from gome.tools.task.metrics import ScoringError
+from gome.tools.task.submission import check_submission, grade, parse_self_reported, read_artifact_csv, score_validation
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The local sandbox: the strongest isolation chain the machine allows, a wall-clock limit that kills every
 process of the run, output capped in memory, an environment built from an allow-list, and a thread cap.
 
-With bubblewrap, cgroups, a non-root uid and a quota (see gome.tools.isolation) a script sees only /usr, the
+With bubblewrap, cgroups, a non-root uid and a quota (see gome.tools.sandbox.isolation) a script sees only /usr, the
 Python install, the public data (read-only) and its own folder, an image of its own size; it has no network, a
 capped /tmp, and its memory, processes, CPU, disk and inodes are limited. Without them it falls back one level at
 a time (recorded, warned once); the last level is a process group in its own session.
@@ -20,10 +20,10 @@ import threading
 import time
 from pathlib import Path
 
-from gome.tools.cgroups import CgroupLimits, RunCgroup
-from gome.tools.executor import Collect, Limits, RunResult, collect_files
 from gome.tools.files import read_bytes, write_bytes
-from gome.tools.isolation import (
+from gome.tools.sandbox.cgroups import CgroupLimits, RunCgroup
+from gome.tools.sandbox.executor import Collect, Limits, RunResult, collect_files
+from gome.tools.sandbox.isolation import (
     SLOT_UID_BASE,
     Isolation,
     bwrap_args,
@@ -33,7 +33,7 @@ from gome.tools.isolation import (
     sandbox_paths,
     setpriv_args,
 )
-from gome.tools.quota import quota_mount, size_for
+from gome.tools.sandbox.quota import quota_mount, size_for
 
 log = logging.getLogger("gome")
 
@@ -100,13 +100,13 @@ def _kill_group(pgid: int) -> None:
 
 
 class LocalExecutor:
-    """Runs `python script` with the strongest isolation the machine allows (see gome.tools.isolation).
+    """Runs `python script` with the strongest isolation the machine allows (see gome.tools.sandbox.isolation).
 
     slots: how many runs may go at once; each gets uid SLOT_UID_BASE + slot, 1/slots of the CPUs and of the
     memory budget, and (with `gpus`) its own CUDA_VISIBLE_DEVICES. A run waits for a free slot.
     disk_bytes, inodes: the script folder's quota (never more than half the free disk, shared by the slots).
     isolation: "auto" (strongest available), "none" (a process group only: tests and debugging), or an
-    Isolation from gome.tools.isolation.probe(allowed=...) to pick links.
+    Isolation from gome.tools.sandbox.isolation.probe(allowed=...) to pick links.
     """
 
     def __init__(self, python: str | None = None, *, slots: int = 1, isolation: str | Isolation = "auto",

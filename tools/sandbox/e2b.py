@@ -12,9 +12,9 @@ import threading
 import time
 from pathlib import Path
 
-from gome.tools.executor import Collect, Limits, RunResult
 from gome.tools.files import read_bytes, write_bytes
-from gome.tools.local_executor import MAX_SCRIPT_BYTES, CappedBuffer, sandbox_env
+from gome.tools.sandbox.executor import Collect, Limits, RunResult
+from gome.tools.sandbox.local import MAX_SCRIPT_BYTES, CappedBuffer, sandbox_env
 
 REMOTE_HOME = "/home/user"
 REMOTE_WORK, REMOTE_DATA = f"{REMOTE_HOME}/work", f"{REMOTE_HOME}/data"

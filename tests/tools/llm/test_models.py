@@ -1,7 +1,7 @@
 import pytest
 
 from gome.state.records import ModelSpec
-from gome.tools.llm import ModelConfigError, make_chat_model, resolve_spec
+from gome.tools.llm.models import ModelConfigError, make_chat_model, resolve_spec
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +48,7 @@ def test_unknown_provider_is_a_clear_error():
 
 
 def test_local_model_is_served_by_a_shared_llama_cpp_server(monkeypatch):
-    from gome.tools import local_model
+    from gome.tools.llm import local_model
 
     asked = []
     monkeypatch.setattr(local_model, "shared_server", lambda path=None: asked.append(path) or "http://127.0.0.1:1/v1")

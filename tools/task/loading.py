@@ -19,7 +19,7 @@ import pandas as pd
 
 from gome.state.records import Task
 from gome.tools.files import MAX_JSON_BYTES, UnsafeFile, links_and_specials, read_text
-from gome.tools.metrics import get_metric
+from gome.tools.task.metrics import get_metric
 
 SAMPLE_NAMES = ("sample_submission.csv", "sampleSubmission.csv", "sample_submission.csv.zip")
 TEXT_KEYS = {"name", "metric", "direction", "id_column", "submission_file", "train_file", "test_file",

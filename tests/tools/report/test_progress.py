@@ -1,7 +1,7 @@
 import io
 import json
 
-from gome.tools.progress import Progress
+from gome.tools.report.progress import Progress
 
 EVENTS = [
     {"event": "step_started", "trace": 0, "step": 1, "budget": 2, "id": "0001", "intent": "draft",

@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gome.tools import cgroups, quota
+from gome.tools.sandbox import cgroups, quota
 
 SLOT_UID_BASE = 61000  # slot i runs as uid/gid 61000 + i
 SANDBOX_ROOTS = ("/gome", "/gome-sandbox", "/var/lib/gome-sandbox")  # the first that hides no needed host path
