@@ -12,13 +12,15 @@ from gome.state.records import ModelSpec, RunConfig
 from gome.tools.files import read_text
 from gome.tools.llm.local_model import LocalModelError
 from gome.tools.llm.models import ModelConfigError, make_chat_model, resolve_spec
-from gome.tools.run.folder import MAX_CODE_BYTES, RunFolderError, is_disk_full, new_run_dir, read_json, update_run_json
+from gome.tools.run.folder import MAX_CODE_BYTES, RunFolder, RunFolderError, is_disk_full, new_run_dir
+from gome.tools.sandbox import make_executor
 from gome.tools.sandbox.e2b import E2BUnavailable
 from gome.tools.task.loading import TaskError, find_data_dir, load_task
 from gome.tools.task.metrics import ScoringError
 from gome.tools.task.submission import grade
 
 EXIT_OK, EXIT_NO_SUBMISSION, EXIT_USAGE, EXIT_PAUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+RUN, MODEL = RunConfig(), ModelSpec()  # the defaults, written once in state/records.py
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([hms]?)")
 
 
@@ -64,24 +66,26 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model", help="provider:name (e.g. openai:gpt-4.1-mini), or local (local:PATH.gguf): "
                    "Qwen2.5-Coder-1.5B served by llama.cpp here (default: $GOME_MODEL, else local)")
     r.add_argument("--base-url", help="OpenAI-compatible server (default: $OPENAI_BASE_URL)")
-    r.add_argument("--temperature", type=float, default=0.2)
-    r.add_argument("--llm-timeout", type=parse_duration, default=300.0, help="per LLM call")
-    r.add_argument("--retries", type=_count(0), default=2, help="LLM call retries")
-    r.add_argument("--mode", choices=["gradient", "tree", "auto"], default="gradient",
+    r.add_argument("--temperature", type=float, default=MODEL.temperature)
+    r.add_argument("--llm-timeout", type=parse_duration, default=MODEL.timeout_s, help="per LLM call")
+    r.add_argument("--retries", type=_count(0), default=MODEL.max_retries, help="LLM call retries")
+    r.add_argument("--mode", choices=["gradient", "tree", "auto"], default=RUN.mode,
                    help="gradient (Gome), tree (AIDE-style search), or auto (switches by what pays off)")
-    r.add_argument("--traces", type=_count(1), default=1, help="parallel traces sharing one success memory")
-    r.add_argument("--tree-policy", choices=["greedy", "uct"], default="greedy")
-    r.add_argument("--steps", type=_count(1), default=8, help="experiments in the whole run")
-    r.add_argument("--time", type=parse_duration, default=3600.0, help="wall-clock budget (e.g. 30m)")
-    r.add_argument("--script-timeout", type=parse_duration, default=1800.0, help="limit of one script run")
-    r.add_argument("--threads", type=_count(1), default=2, help="CPU threads a script may use")
+    r.add_argument("--traces", type=_count(1), default=RUN.traces, help="parallel traces sharing one success memory")
+    r.add_argument("--tree-policy", choices=["greedy", "uct"], default=RUN.tree.policy)
+    r.add_argument("--steps", type=_count(1), default=RUN.steps, help="experiments in the whole run")
+    r.add_argument("--time", type=parse_duration, default=RUN.time_s, help="wall-clock budget (e.g. 30m)")
+    r.add_argument("--script-timeout", type=parse_duration, default=RUN.script_timeout_s,
+                   help="limit of one script run")
+    r.add_argument("--threads", type=_count(1), default=RUN.threads, help="CPU threads a script may use")
     r.add_argument("--max-tokens", type=_count(1), help="LLM token budget of the whole run")
     r.add_argument("--max-dollars", type=_positive, help="LLM spend budget of the whole run (needs a price)")
     r.add_argument("--price", action="append", default=[], metavar="MODEL=IN,OUT",
                    help="USD per million input,output tokens, e.g. gpt-4.1-mini=0.4,1.6 (repeatable)")
-    r.add_argument("--top-k", type=_count(1), default=3, help="candidates re-run by final selection")
-    r.add_argument("--reruns", type=_count(0), default=2, help="extra seeds per candidate in final selection (0: off)")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--top-k", type=_count(1), default=RUN.select.top_k, help="candidates re-run by final selection")
+    r.add_argument("--reruns", type=_count(0), default=RUN.select.reruns,
+                   help="extra seeds per candidate in final selection (0: off)")
+    r.add_argument("--seed", type=int, default=RUN.seed)
     r.add_argument("--out", default="runs", help="parent folder of run folders")
     r.add_argument("--metric", help="task metric when the folder has no task.toml")
     r.add_argument("--direction", choices=["maximize", "minimize"])
@@ -188,7 +192,8 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
         if config.max_dollars and spec.model and config.price_of(spec.model) is None:
             raise ValueError(f"--max-dollars needs a price for {spec.model!r}: pass --price NAME=IN,OUT")
         if executor is None:
-            executor = make_executor(args, config.traces)
+            executor = make_executor(args.executor, slots=config.traces, allow_network=args.allow_network,
+                                     memory_gib=args.memory)
     except (E2BUnavailable, ModelConfigError, LocalModelError, ValueError) as e:
         print(f"gome: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -200,7 +205,7 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
         return EXIT_USAGE
     print(f"gome: {task.name} ({task.metric}, {task.direction}); mode {args.mode}, {args.traces} trace(s), "
           f"{args.steps} steps, {args.time:g} s budget", file=sys.stderr)
-    update_run_json(run_dir, executor={"kind": args.executor, "allow_network": args.allow_network,
+    RunFolder(run_dir).update_run_json(executor={"kind": args.executor, "allow_network": args.allow_network,
                                        "memory": args.memory})
     return supervise(run_dir, args.json, lambda on_event: run_gome(
         args.task_dir, config, run_dir=run_dir, task_overrides=overrides, chat_model=chat_model,
@@ -227,7 +232,7 @@ def supervise(run_dir: Path, as_json: bool, go) -> int:
               f"every finished experiment is in {run_dir}; resume with: gome resume {run_dir}", file=sys.stderr)
         return EXIT_NO_SUBMISSION
     if final.get("status") == "paused":
-        update_run_json(run_dir, status="paused")
+        RunFolder(run_dir).update_run_json(status="paused")
         for item in final.get("interrupts", []):
             print(f"gome: waiting for review of experiment {item.get('id')}: {run_dir}/experiments/"
                   f"{item.get('id')}/main.py", file=sys.stderr)
@@ -245,7 +250,7 @@ def cmd_resume(args, chat_model=None, executor=None) -> int:
     from gome.graph.run import resume_gome
 
     run_dir = Path(args.run_dir).resolve()
-    run = read_json(run_dir / "run.json", {}) or {}
+    run = RunFolder(run_dir).read("run", {})
     if not run.get("inputs"):
         print(f"gome: {run_dir} is not a gome run folder (no run.json with inputs)", file=sys.stderr)
         return EXIT_USAGE
@@ -260,9 +265,9 @@ def cmd_resume(args, chat_model=None, executor=None) -> int:
     saved = run.get("executor") or {}
     try:
         chat_model = chat_model or make_chat_model(spec)
-        executor = executor or make_executor(argparse.Namespace(
-            executor=saved.get("kind", "local"), allow_network=saved.get("allow_network", False),
-            memory=saved.get("memory")), config.traces)
+        executor = executor or make_executor(saved.get("kind", "local"), slots=config.traces,
+                                             allow_network=saved.get("allow_network", False),
+                                             memory_gib=saved.get("memory"))
     except (ModelConfigError, E2BUnavailable, LocalModelError) as e:
         print(f"gome: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -279,17 +284,6 @@ def review_answer(args) -> dict | None:
     if getattr(args, "edit", None):
         return {"action": "edit", "code": read_text(args.edit, MAX_CODE_BYTES)}
     return None
-
-
-def make_executor(args, traces: int):
-    if args.executor == "e2b":
-        from gome.tools.sandbox.e2b import E2BExecutor
-
-        return E2BExecutor(allow_network=args.allow_network)
-    from gome.tools.sandbox.local import LocalExecutor
-
-    memory = int(args.memory * (1 << 30)) if args.memory else None
-    return LocalExecutor(slots=traces, allow_network=args.allow_network, memory_bytes=memory)
 
 
 def cmd_doctor() -> int:

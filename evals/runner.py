@@ -17,9 +17,15 @@ from pathlib import Path
 
 from gome.evals.aggregate import write_results
 from gome.evals.grader import grade_report
-from gome.tools.run.folder import read_json, write_json
+from gome.graph.run import resume_gome, run_gome
+from gome.state.journal import beats
+from gome.state.records import ModelSpec, RunConfig
+from gome.tools.llm.local_model import LocalModelError
+from gome.tools.llm.models import ModelConfigError, make_chat_model
+from gome.tools.report.progress import Progress
+from gome.tools.run.folder import RunFolder, RunFolderError, read_json, write_json
+from gome.tools.sandbox import make_executor
 from gome.tools.task.loading import load_task
-from gome.tools.task.metrics import beats
 
 FINAL = ("succeeded", "no_valid_submission")  # run.json statuses of a run that ended by itself
 
@@ -59,34 +65,29 @@ def _suite_meta(task_dir: Path) -> dict:
 def score_curve(run_dir: Path, task_dir: Path, trivial: float, report: dict) -> list[tuple[float, float]]:
     """(seconds since the run started, normalized test score of the best experiment so far by validation) at
     every experiment that moved the best: what the run would have handed back had it stopped then."""
-    task = load_task(task_dir)
-    run = read_json(run_dir / "run.json", {}) or {}
-    start = run.get("started_at")
-    records = [r for r in (read_json(p) for p in (run_dir / "experiments").glob("*/metrics.json")) if r]
+    task, run = load_task(task_dir), RunFolder(run_dir)
+    start = run.read("run", {}).get("started_at")
     best, curve = None, []
-    for rec in sorted(records, key=lambda r: r.get("finished_at") or 0):
-        sub = run_dir / "experiments" / rec["id"] / task.submission_file
-        if not rec.get("submission_valid") or rec.get("score") is None or not sub.is_file():
-            continue
-        if best is None or beats(rec, best, task.direction):
-            best = rec
-            graded = grade_report(task_dir, sub)
-            at = (rec.get("finished_at") or 0) - (start or rec.get("finished_at") or 0)
+    for exp in sorted(run.journal().working, key=lambda e: e.finished_at):
+        if best is None or beats(exp, best, task.direction):
+            best = exp
+            graded = grade_report(task_dir, run.experiment(exp.id).output(task.submission_file))
+            at = exp.finished_at - (start or exp.finished_at)
             curve.append((round(at, 1), normalized(graded["score"], trivial, report["gold_threshold"])))
     return curve
 
 
-def grade_cell(cell: Cell, folder: Path, task_dir: Path, wall_s: float, exit_code: int | None) -> dict:
+def grade_cell(cell: Cell, folder: Path, task_dir: Path, wall_s: float, error: str | None) -> dict:
     runs = sorted(folder.glob("*/run.json"))
     run_dir = runs[-1].parent if runs else None
-    submission = run_dir / "best" / load_task(task_dir).submission_file if run_dir else folder / "none.csv"
+    submission = RunFolder(run_dir).best / "submission.csv" if run_dir else folder / "none.csv"
     report = grade_report(task_dir, submission, competition_id=cell.task)
     meta = _suite_meta(task_dir)
-    run = read_json(run_dir / "run.json", {}) if run_dir else {}
+    run = RunFolder(run_dir).read("run", {}) if run_dir else {}
     usage = run.get("usage") or {}
     result = {**cell.__dict__, **report, "trivial_score": meta["trivial_score"],
               "normalized_score": normalized(report["score"], meta["trivial_score"], report["gold_threshold"]),
-              "run_status": run.get("status"), "exit_code": exit_code, "wall_s": round(wall_s, 1),
+              "run_status": run.get("status"), "error": error, "wall_s": round(wall_s, 1),
               "steps": len(run.get("steps") or []), "tokens": usage.get("total_tokens"),
               "run_dir": str(run_dir) if run_dir else None,
               "curve": score_curve(run_dir, task_dir, meta["trivial_score"], report) if run_dir else []}
@@ -94,55 +95,73 @@ def grade_cell(cell: Cell, folder: Path, task_dir: Path, wall_s: float, exit_cod
     return result
 
 
-def run_cell(cell: Cell, out: Path, task_dir: Path, run_args: list[str], *, chat_model=None, executor=None,
-             log: Callable[[str], None] = print) -> dict:
-    """Run (or resume, or just grade) one cell and return its graded record."""
-    from gome.cli import main as gome
+def model_for(name: str, chat_models: dict[str, object] | None):
+    """The chat model of a cell: one given by the caller, else built from its name (a local server is shared)."""
+    given = (chat_models or {}).get(name)
+    return given if given is not None else make_chat_model(ModelSpec(model=name))
 
+
+def run_cell(cell: Cell, out: Path, task_dir: Path, config: RunConfig, *, chat_model, executor=None,
+             on_event: Callable[[dict], None] | None = None, log: Callable[[str], None] = print) -> dict:
+    """Run (or resume, or just grade) one cell and return its graded record. A run that crashes is graded as it
+    stands (its run.json says crashed); a pause for review or an interrupt is not a result."""
     folder = cell.folder(out)
     done = read_json(folder / "cell.json")
     if done:
         return done
     folder.mkdir(parents=True, exist_ok=True)
     runs = sorted(folder.glob("*/run.json"))
-    status = (read_json(runs[-1], {}) or {}).get("status") if runs else None
-    started, code = time.time(), None
+    status = RunFolder(runs[-1].parent).read("run", {}).get("status") if runs else None
+    started, error, final = time.time(), None, {}
     spent = (read_json(folder / "wall.json", {}) or {}).get("wall_s", 0.0)  # time of earlier, cut-off attempts
-    if status in FINAL:
-        log(f"eval: grading finished run {runs[-1].parent}")
-    elif runs:
-        log(f"eval: resuming {runs[-1].parent}")
-        code = gome(["resume", str(runs[-1].parent)], chat_model=chat_model, executor=executor)
-    else:
-        log(f"eval: {cell.model} {cell.task} {cell.mode} seed {cell.seed}")
-        code = gome(["run", str(task_dir), "--mode", cell.mode, "--seed", str(cell.seed), "--model", cell.model,
-                     "--out", str(folder), *run_args], chat_model=chat_model, executor=executor)
+    executor = executor or make_executor("local", slots=config.traces)
+    try:
+        if status in FINAL:
+            log(f"eval: grading finished run {runs[-1].parent}")
+        elif runs:
+            log(f"eval: resuming {runs[-1].parent}")
+            final = resume_gome(runs[-1].parent, chat_model=chat_model, executor=executor, on_event=on_event)
+        else:
+            log(f"eval: {cell.model} {cell.task} {cell.mode} seed {cell.seed}")
+            cfg = config.model_copy(update={"mode": cell.mode, "seed": cell.seed})
+            final = run_gome(task_dir, cfg, out=folder, chat_model=chat_model, executor=executor,
+                             on_event=on_event)
+    except KeyboardInterrupt:
+        write_json(folder / "wall.json", {"wall_s": spent + time.time() - started})
+        raise
+    except RunFolderError:
+        raise
+    except Exception as e:  # the run crashed after it started: its run folder says so; grade what it made
+        error = f"{type(e).__name__}: {e}"[:500]
+        log(f"eval: the run crashed ({error})")
     wall = spent + time.time() - started
-    if code == 2:  # the run could not start (model, sandbox or task): a setup problem, not a result
-        raise ValueError(f"{cell.model} {cell.task} {cell.mode}: the run could not start (see the message above)")
-    if code in (3, 130):  # paused for review or interrupted: not a result; the next eval resumes it
+    if final.get("status") == "paused":
         write_json(folder / "wall.json", {"wall_s": wall})
-        raise KeyboardInterrupt if code == 130 else RuntimeError(f"{folder}: the run paused for review")
-    return grade_cell(cell, folder, task_dir, wall, code)
+        raise RuntimeError(f"{folder}: the run paused for review")
+    return grade_cell(cell, folder, task_dir, wall, error)
 
 
 def run_eval(suite: Path, out: Path, *, tasks: list[str], modes: list[str], seeds: list[int], models: list[str],
-             run_args: list[str], chat_models: dict[str, object] | None = None, executor=None,
-             log: Callable[[str], None] = print) -> list[dict]:
-    """Every cell of tasks x modes x seeds x models, then results.md / results.csv / plots in `out`."""
+             config: RunConfig, chat_models: dict[str, object] | None = None, executor=None,
+             on_event: Callable[[dict], None] | None = None, log: Callable[[str], None] = print) -> list[dict]:
+    """Every cell of tasks x modes x seeds x models, then results.md / results.csv / plots in `out`. A model that
+    cannot be built, or a task that cannot load, stops the eval before any cell runs (ValueError)."""
     out.mkdir(parents=True, exist_ok=True)
     task_dirs = {t: suite / t for t in tasks}
     for d in task_dirs.values():
         load_task(d)  # fail early, naming the task, rather than after hours of other cells
         _suite_meta(d)
     write_json(out / "eval.json", {"suite": str(suite), "tasks": tasks, "modes": modes, "seeds": seeds,
-                                   "models": models, "run_args": run_args})
+                                   "models": models, "config": config.model_dump(mode="json")})
     results = []
     for model in models:
-        chat = (chat_models or {}).get(model)  # None: each run builds it (a local server is shared by all)
+        try:
+            chat = model_for(model, chat_models)
+        except (ModelConfigError, LocalModelError) as e:
+            raise ValueError(f"{model}: the runs cannot start: {e}") from None
         for cell in (Cell(model, t, m, s) for t in tasks for m in modes for s in seeds):
-            results.append(run_cell(cell, out, task_dirs[cell.task], run_args, chat_model=chat,
-                                    executor=executor, log=log))
+            results.append(run_cell(cell, out, task_dirs[cell.task], config, chat_model=chat, executor=executor,
+                                    on_event=on_event, log=log))
             write_results(out, results)
     return results
 
@@ -156,12 +175,15 @@ def main(args) -> int:
     if not tasks:
         print(f"gome: {suite} holds no built task", file=sys.stderr)
         return 2
-    run_args = ["--steps", str(args.steps), "--time", str(args.time), "--traces", str(args.traces),
-                "--reruns", str(args.reruns)] + (["--json"] if args.json else [])
+    config = RunConfig(steps=args.steps, time_s=args.time, traces=args.traces, select={"reruns": args.reruns})
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr)
+
     try:
-        results = run_eval(suite, Path(args.out), tasks=tasks, modes=args.modes, seeds=args.seeds,
-                           models=args.models, run_args=run_args)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:  # incl. model, sandbox and local-server errors
+        with Progress(as_json=args.json) as progress:
+            results = run_eval(suite, Path(args.out), tasks=tasks, modes=args.modes, seeds=args.seeds,
+                               models=args.models, config=config, on_event=progress, log=log)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:  # incl. model, sandbox and task errors
         print(f"gome: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

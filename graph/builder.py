@@ -12,9 +12,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 from gome.graph.trace import NODES_PER_STEP, build_trace_graph
-from gome.nodes.common import located
 from gome.nodes.finalize import finalize
 from gome.nodes.prepare import prepare
+from gome.nodes.runtime import located
 from gome.nodes.select import select
 from gome.state.context import GomeContext
 from gome.state.graph_state import GomeInput, GomeOutput, GomeState

@@ -12,12 +12,12 @@ from langgraph.graph import END, START, StateGraph
 from gome.graph.routing import STEP, route_after_checkpoint
 from gome.nodes.apply_momentum import apply_momentum
 from gome.nodes.checkpoint import checkpoint
-from gome.nodes.common import located
 from gome.nodes.compute_gradient import compute_gradient
 from gome.nodes.diagnose import diagnose
 from gome.nodes.draft import draft
 from gome.nodes.execute import execute
 from gome.nodes.expand import expand
+from gome.nodes.runtime import located
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceOutput, TraceState
 

@@ -10,29 +10,11 @@ import json
 from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
-from gome.nodes.common import CODE_CHARS, clip, llm, read_code, system, task_of
+from gome.nodes.prompts import CODE_CHARS, COMPUTE_GRADIENT, clip, system
+from gome.nodes.runtime import folder_of, llm, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
 from gome.state.records import Gradient, Hypothesis, HypothesisSet
-
-PROMPT = """# Task
-{task_name}: metric {metric} ({direction}).
-
-# Current base script (the best so far, or the last attempt while none works)
-```python
-{code}
-```
-
-# Diagnosis of the last run
-{diagnosis}
-
-# Recent steps of this trace (oldest first)
-{feedback}
-
-Propose 2 to 4 hypotheses for the next step. Each is ONE focused, testable change to the base script, with the
-component it touches, a step size (minimal edit, moderate change, or rewrite) and scores from 1 to 5 for impact,
-confidence, novelty and cost. If the last run failed, the first hypothesis must fix that failure with a minimal
-edit. Do not repeat a change that was already rejected."""
 
 
 def choose(hypotheses: list[Hypothesis], failed: bool) -> Hypothesis:
@@ -54,13 +36,13 @@ def compute_gradient(state: TraceState, runtime: Runtime[GomeContext] | None = N
     task, last, best = task_of(state), state["last"], state.get("best")
     failed = not (last["status"] == "ok" and last.get("submission_valid") and last.get("score") is not None)
     base_id = best["id"] if best else last["id"]
-    code = read_code(state["run_dir"], base_id) or "(no script yet)"
+    code = folder_of(state).experiment(base_id).read_code() or "(no script yet)"
     diagnosis = {k: v for k, v in (state.get("diagnosis") or {}).items() if k != "source"}
     feedback = "\n".join(
         f"- step {f['step']}: {f['hypothesis']} -> {f['status']}, score {f['score']}, "
         f"{'accepted' if f['accepted'] else 'rejected'} ({f['reason']})" for f in state.get("feedback", [])) or "none"
     caller = llm(state, runtime, "compute-gradient")
-    proposal = caller.decide(HypothesisSet, [system(state), HumanMessage(PROMPT.format(
+    proposal = caller.decide(HypothesisSet, [system(state), HumanMessage(COMPUTE_GRADIENT.format(
         task_name=task.name, metric=task.metric, direction=task.direction, code=clip(code, CODE_CHARS),
         diagnosis=json.dumps(diagnosis, indent=1), feedback=feedback))])
     if proposal is None:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 from langgraph.runtime import Runtime
 
-from gome.nodes.common import task_of
+from gome.nodes.runtime import folder_of, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState, add_usage
 from gome.tools.report.report import write_report
-from gome.tools.run.folder import promote_best, update_run_json
 from gome.tools.task.metrics import ScoringError
 from gome.tools.task.submission import check_submission
 
@@ -20,7 +18,7 @@ log = logging.getLogger("gome")
 
 
 def finalize(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> dict:
-    run_dir, task, selected = Path(state["run_dir"]), task_of(state), state.get("selected")
+    run, task, selected = folder_of(state), task_of(state), state.get("selected")
     usage: dict = {}
     for r in state.get("trace_results", []):
         usage = add_usage(usage, r.get("usage"))
@@ -28,18 +26,18 @@ def finalize(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> d
     if selected is None:
         status, message = "no_valid_submission", "no experiment produced a valid submission with a score"
     else:
-        promote_best(run_dir, selected, task.direction, submission_file=task.submission_file, force=True)
+        run.promote_best(selected, task.direction, submission_file=task.submission_file, force=True)
         try:
-            check_submission(task, run_dir / "best" / "submission.csv")
+            check_submission(task, run.best / "submission.csv")
             status = "succeeded"
             message = (f"best {task.metric} {selected['score']:.6g} ({selected['score_source']}) from experiment "
                        f"{selected['id']}")
         except ScoringError as e:
             status, message = "no_valid_submission", f"selected submission failed its final check: {e}"
-    update_run_json(run_dir, status=status, message=message, stopped_by=stops, usage=usage,
-                    finished_at=time.time(), selected=selected)
+    run.update_run_json(status=status, message=message, stopped_by=stops, usage=usage, finished_at=time.time(),
+                        selected=selected)
     try:
-        write_report(run_dir)
+        write_report(run.root)
     except Exception as e:  # a report that fails to render must not cost the run its result
         log.warning("gome: the report could not be written: %s: %s", type(e).__name__, e)
     return {"status": status, "message": message}

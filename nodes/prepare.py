@@ -8,11 +8,11 @@ from pathlib import Path
 
 from langgraph.runtime import Runtime
 
+from gome.nodes.runtime import context_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState
 from gome.state.records import RunConfig
-from gome.tools.files import write_text
-from gome.tools.run.folder import copy_input, new_run_dir, read_json, update_run_json, write_json
+from gome.tools.run.folder import RunFolder, new_run_dir
 from gome.tools.task.loading import describe_data, load_task
 
 OPTIONAL_PACKAGES = ("numpy", "pandas", "sklearn", "scipy", "torch", "lightgbm", "xgboost", "catboost")
@@ -24,22 +24,21 @@ def installed_packages() -> str:
 
 def prepare(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> dict:
     # An assistant's defaults (context.config) under the run's own input config.
-    defaults = (runtime.context.config if runtime is not None and runtime.context is not None else None) or {}
-    config = RunConfig.model_validate({**defaults, **(state.get("config") or {})})
+    config = RunConfig.model_validate({**(context_of(runtime).config or {}), **(state.get("config") or {})})
     task = load_task(state["task_dir"], state.get("task_overrides"))
     run_dir = Path(state.get("run_dir") or new_run_dir(state.get("out") or "runs", task.name))
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "experiments").mkdir(exist_ok=True)
-    copy_input(task.data_dir, run_dir)
-    schema = describe_data(task) + f"\n- installed Python packages: {installed_packages()}\n"
-    write_text(run_dir / "schema.md", schema)
-    existing = read_json(run_dir / "run.json", {})
+    folder = RunFolder(run_dir)
+    folder.copy_input(task.data_dir)
+    folder.write_schema(describe_data(task, folder.input) +
+                        f"\n- installed Python packages: {installed_packages()}\n")
+    existing = folder.read("run", {})
     started = existing.get("started_at") or time.time()
     run_id = existing.get("run_id") or run_dir.name
-    write_json(run_dir / "task.json", task.model_dump())
-    update_run_json(run_dir, run_id=run_id, task=task.name, task_dir=str(state["task_dir"]), metric=task.metric,
-                    direction=task.direction, config=config.model_dump(mode="json"), status="running",
-                    started_at=started)
+    folder.write("task", task.model_dump())
+    folder.update_run_json(run_id=run_id, task=task.name, task_dir=str(state["task_dir"]), metric=task.metric,
+                           direction=task.direction, config=config.model_dump(mode="json"), status="running",
+                           started_at=started)
     # The description can be long: prompts read it from the run folder, state keeps the rest of the task.
     return {"task": task.model_dump(mode="json", exclude={"description"}), "config": config.model_dump(mode="json"),
             "run_dir": str(run_dir), "run_id": run_id, "started_at": started,

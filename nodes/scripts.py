@@ -7,8 +7,9 @@ import time
 
 from langgraph.runtime import Runtime
 
-from gome.tools.files import write_text
-from gome.tools.run.folder import experiment_dir, fresh_folder, write_json
+from gome.nodes.runtime import store_of
+from gome.state.graph_state import PendingScript
+from gome.tools.run.folder import RunFolder
 
 APPROACH = re.compile(r"^\s*#\s*Approach:\s*(.+)$", re.MULTILINE | re.IGNORECASE)
 
@@ -24,21 +25,22 @@ def approach_of(code: str | None) -> str | None:
 
 
 def save_script(run_dir: str, exp_id: str, code: str | None, *, parent: str | None, plan: dict,
-                errors: list[str]) -> dict:
-    """Write experiments/<id>/main.py and plan.json; return the `pending` summary for state."""
-    folder = fresh_folder(experiment_dir(run_dir, exp_id))  # a node re-run after a crash starts afresh
+                errors: list[str]) -> PendingScript:
+    """Write the experiment's main.py and plan.json (afresh: a node re-run after a crash starts over); return the
+    `pending` record for state."""
+    folder = RunFolder(run_dir).experiment(exp_id).fresh()
     if code is not None:
-        write_text(folder / "main.py", code)
+        folder.write_code(code)
     approach = approach_of(code)
-    write_json(folder / "plan.json", {**plan, "approach": approach, "parent": parent, "llm_errors": errors[-5:]})
-    return {"id": exp_id, "parent": parent, "kind": plan.get("kind", "update"), "has_script": code is not None,
-            "approach": approach, "llm_error": None if code is not None else (errors[-1] if errors else
-                                                                              "no script in the reply")}
+    folder.write("plan", {**plan, "approach": approach, "parent": parent, "llm_errors": errors[-5:]})
+    return PendingScript(id=exp_id, parent=parent, kind=plan.get("kind", "update"), has_script=code is not None,
+                         approach=approach, llm_error=None if code is not None else
+                         (errors[-1] if errors else "no script in the reply"))
 
 
-def announce(runtime: Runtime | None, state: dict, pending: dict) -> None:
+def announce(runtime: Runtime | None, state: dict, pending: PendingScript) -> None:
     """Publish what this trace is trying, for siblings that have nothing working yet."""
-    store = runtime.store if runtime is not None else None
+    store = store_of(runtime)
     if store is None or not pending.get("has_script"):
         return
     gradient = state.get("gradient") or {}
@@ -50,7 +52,7 @@ def announce(runtime: Runtime | None, state: dict, pending: dict) -> None:
 
 def sibling_note(runtime: Runtime | None, state: dict) -> str:
     """Until a trace has its first accepted solution, it is told what its siblings try, to try something else."""
-    store = runtime.store if runtime is not None else None
+    store = store_of(runtime)
     if store is None or state.get("best") or state["config"].get("traces", 1) < 2:
         return ""
     others = [item.value for item in store.search(trying_namespace(state["run_id"]), limit=64)

@@ -1,7 +1,9 @@
-"""Pydantic records: what gome knows about a task, a run, and each experiment.
+"""Pydantic records: what gome knows about a task, a run, and each experiment, validated where they enter.
 
-Graph state stores these as plain dicts (`model_dump(mode="json")`): checkpoints stay small, portable and free of
-msgpack warnings. Rebuild a record with `Model.model_validate(d)` where typed access helps.
+Task and RunConfig are validated once, at prepare; Diagnosis, HypothesisSet and Gradient are the LLM's contracts
+(structured output); Experiment is the journal's node (experiments/<id>/metrics.json). Graph state carries them
+as plain dicts (see graph_state.py for their typed shapes): checkpoints stay small, portable and free of msgpack
+allow-lists.
 """
 
 from __future__ import annotations
@@ -117,8 +119,12 @@ class RunConfig(BaseModel):
         return self.time_s * (1 - self.select.reserve) if self.select.reruns else self.time_s
 
     def price_of(self, model: str | None) -> tuple[float, float] | None:
-        name = (model or "").split(":", 1)[-1]
-        return self.prices.get(name)
+        return price_for(self.prices, model)
+
+
+def price_for(prices: dict[str, tuple[float, float]], model: str | None) -> tuple[float, float] | None:
+    """USD per million input and output tokens of `model` ("provider:name" or "name"), or None when unpriced."""
+    return prices.get((model or "").split(":", 1)[-1])
 
 
 class Problem(BaseModel):
@@ -183,7 +189,8 @@ class MemoryEntry(BaseModel):
 
 
 class Experiment(BaseModel):
-    """One executed script: written to experiments/<id>/metrics.json."""
+    """One executed step of a trace, the journal's node: the script that ran, how it did, what was decided.
+    Written once, by checkpoint, to experiments/<id>/metrics.json."""
 
     id: str
     trace: int
@@ -204,5 +211,12 @@ class Experiment(BaseModel):
     improved_best: bool = False
     mode: StepMode = "gradient"
     intent: str = "draft"  # draft, update (gradient), debug / improve (tree)
+    hypothesis: str | None = None  # what the step tried: the gradient's change, or its intent
+    buggy: bool = False  # it failed to write valid, scored outputs (or, in tree mode, its review says so)
     switch: str | None = None  # why auto mode changed mode after this step
     finished_at: float = 0.0
+
+    @property
+    def working(self) -> bool:
+        """It ran and left a valid submission with a score: a candidate for the best."""
+        return self.status == "ok" and self.submission_valid and self.score is not None

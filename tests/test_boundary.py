@@ -15,7 +15,7 @@ import pytest
 from langchain_core.messages import AIMessage
 
 from gome import RunConfig, run_gome
-from gome.tools.run.folder import run_lock
+from gome.tools.run.folder import RunFolder
 from gome.tools.sandbox.isolation import probe
 from gome.tools.sandbox.quota import unmount_stale
 from gome.tools.task.loading import load_task
@@ -116,7 +116,7 @@ def gome_cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_a_second_process_on_a_run_folder_is_refused_and_told_who_holds_it(breast_cancer, tmp_path):
     run_dir = finished_run(breast_cancer, tmp_path)
-    with run_lock(run_dir, "run"):
+    with RunFolder(run_dir).lock("run"):
         second = gome_cli("resume", str(run_dir))
     assert second.returncode == 2, second.stderr
     assert f"is in use by gome run (pid {os.getpid()}" in second.stderr and "Traceback" not in second.stderr

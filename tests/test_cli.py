@@ -64,12 +64,16 @@ def test_full_run_improves_fixes_a_bug_and_submits(breast_cancer, tmp_path, caps
 
 
 def test_a_crash_mid_run_keeps_the_work_and_says_where(breast_cancer, tmp_path, capsys, monkeypatch):
-    import gome.nodes.checkpoint as checkpoint_module
+    from gome.tools.run.folder import RunFolder
 
-    def broken_disk(*args, **kwargs):
-        raise OSError("disk full")
+    rebuild = RunFolder.update_run_json
 
-    monkeypatch.setattr(checkpoint_module, "update_run_json", broken_disk)
+    def broken_disk(self, **fields):  # checkpoint's rebuild of run.json fails; recording the crash does not
+        if not fields:
+            raise OSError("disk full")
+        return rebuild(self, **fields)
+
+    monkeypatch.setattr(RunFolder, "update_run_json", broken_disk)
     model = ScriptedChatModel(replies=breast_cancer_replies())
     code = main(["run", str(breast_cancer), "--steps", "4", "--out", str(tmp_path / "runs")], chat_model=model)
     assert code == EXIT_NO_SUBMISSION

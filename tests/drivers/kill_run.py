@@ -7,7 +7,7 @@ at a chosen point (fault injection for the resume tests and benchmark).
 
 KILL: none | llm:N (during the N-th LLM call) | script:N (while the N-th script runs) | before:NODE:N (as the
 N-th call of a node starts) | after:NODE:N (when it returns, before LangGraph saves it) | put:N (the N-th
-checkpoint write) | writes:N (the N-th pending-writes save) | runjson:N (the N-th run.json rewrite).
+checkpoint write) | writes:N (the N-th pending-writes save) | runjson:N (checkpoint's N-th rebuild of run.json).
 """
 
 from __future__ import annotations
@@ -75,10 +75,18 @@ def arm(kill: str) -> int | None:
 
         name = "put" if kind == "put" else "put_writes"
         setattr(SqliteSaver, name, counted(name, getattr(SqliteSaver, name), int(rest), "before"))
-    elif kind == "runjson":
-        import gome.nodes.checkpoint as node
+    elif kind == "runjson":  # the N-th rebuild of run.json by checkpoint (the only caller that passes no fields)
+        from gome.tools.run.folder import RunFolder
 
-        node.update_run_json = counted("runjson", node.update_run_json, int(rest), "before")
+        rebuild = RunFolder.update_run_json
+
+        def update_run_json(self, **fields):
+            if not fields:
+                calls["runjson"] += 1
+                if calls["runjson"] == int(rest):
+                    die()
+            return rebuild(self, **fields)
+        RunFolder.update_run_json = update_run_json
     else:
         raise SystemExit(f"unknown kill point {kill!r}")
     return None

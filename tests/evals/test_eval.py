@@ -6,6 +6,7 @@ import pytest
 from gome.cli import main
 from gome.evals.runner import Cell, run_eval
 from gome.evals.suite.build import build_suite
+from gome.state.records import RunConfig
 from tests.fakes.chat import KindChatModel
 from tests.fakes.scripts import diagnosis, generic_script, hypotheses
 
@@ -26,14 +27,14 @@ def fake_model() -> KindChatModel:
         "HypothesisSet": hypotheses(("Regularize less: the model underfits", "model", "minimal", 3))})
 
 
-ARGS = ["--steps", "2", "--time", "600", "--reruns", "0", "--json"]
+CONFIG = RunConfig(steps=2, time_s=600, select={"reruns": 0})
 
 
 def test_eval_grades_every_cell_and_aggregates(suite, tmp_path):
     model = fake_model()
     out = tmp_path / "eval"
     results = run_eval(suite, out, tasks=TASKS, modes=["gradient", "tree"], seeds=[0], models=["fake"],
-                       run_args=ARGS, chat_models={"fake": model}, log=lambda _: None)
+                       config=CONFIG, chat_models={"fake": model}, log=lambda _: None)
     assert len(results) == 4
     for r in results:
         cell = json.loads((Cell(r["model"], r["task"], r["mode"], r["seed"]).folder(out) / "cell.json").read_text())
@@ -55,14 +56,14 @@ def test_eval_grades_every_cell_and_aggregates(suite, tmp_path):
     # Run again: every cell is graded, so nothing runs and the model is never asked.
     calls = len(model._calls)
     again = run_eval(suite, out, tasks=TASKS, modes=["gradient", "tree"], seeds=[0], models=["fake"],
-                     run_args=ARGS, chat_models={"fake": model}, log=lambda _: None)
+                     config=CONFIG, chat_models={"fake": model}, log=lambda _: None)
     assert len(model._calls) == calls and [r["score"] for r in again] == [r["score"] for r in results]
 
 
 def test_eval_resumes_a_cut_off_cell_and_grades_a_finished_one(suite, tmp_path):
     model = fake_model()
     out = tmp_path / "eval"
-    kwargs = dict(tasks=["penguin-mass"], modes=["gradient"], seeds=[0, 1], models=["fake"], run_args=ARGS,
+    kwargs = dict(tasks=["penguin-mass"], modes=["gradient"], seeds=[0, 1], models=["fake"], config=CONFIG,
                   chat_models={"fake": model}, log=lambda _: None)
     run_eval(suite, out, **kwargs)
     first, second = (Cell("fake", "penguin-mass", "gradient", s).folder(out) for s in (0, 1))

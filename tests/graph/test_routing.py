@@ -1,7 +1,10 @@
+"""The search policy (nodes/policy.py) and the conditional edge that follows what checkpoint recorded of it."""
+
 import pytest
 from langgraph.graph import END
 
-from gome.graph.routing import choose_mode, route_after_checkpoint, stop_reason
+from gome.graph.routing import route_after_checkpoint
+from gome.nodes.policy import choose_mode, stop_reason
 from gome.state.records import RunConfig
 
 AUTO = RunConfig(mode="auto").model_dump(mode="json")  # window 4, min_steps 3, accept_low 0.25, stall 3

@@ -1,7 +1,8 @@
 from pathlib import Path
 
-from gome.nodes.apply_momentum import apply_momentum, rank_memory
-from gome.nodes.checkpoint import memory_namespace
+from gome.nodes.apply_momentum import apply_momentum
+from gome.nodes.memory import namespace as memory_namespace
+from gome.nodes.memory import rank as rank_memory
 from gome.nodes.scripts import save_script
 from gome.state.records import MemoryEntry
 from tests.fakes.scripts import PLAIN_LOGREG, SCALED_LOGREG, script

@@ -3,8 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from gome.nodes.checkpoint import checkpoint, decide, memory_namespace
+from gome.nodes.checkpoint import checkpoint
 from gome.nodes.execute import execute
+from gome.nodes.judge import decide
+from gome.nodes.memory import namespace as memory_namespace
 from gome.nodes.scripts import save_script
 from tests.fakes.scripts import PLAIN_LOGREG, diagnosis
 

@@ -7,6 +7,7 @@ import os
 import threading
 from pathlib import Path
 
+from gome.state.records import price_for
 from gome.tools.files import read_text
 
 MAX_LEDGER_BYTES = 256 << 20
@@ -34,8 +35,9 @@ class Ledger:
                 continue  # a line cut by a crash: skip it, count the rest
 
     @classmethod
-    def of(cls, run_dir: str | Path) -> Ledger:
-        path = (Path(run_dir) / "usage.jsonl").resolve()
+    def of(cls, path: str | Path) -> Ledger:
+        """The ledger of a usage.jsonl file, shared by everything in this process that writes to it."""
+        path = Path(path).resolve()
         with _ledgers_lock:
             if str(path) not in _ledgers:
                 _ledgers[str(path)] = cls(path)
@@ -63,7 +65,7 @@ class Ledger:
         with self._lock:
             spent, unpriced = 0.0, 0
             for model, (_calls, tin, tout) in self.by_model.items():
-                price = prices.get(model.split(":", 1)[-1])
+                price = price_for(prices, model)
                 if price is None:
                     unpriced += tin + tout
                 else:

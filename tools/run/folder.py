@@ -1,14 +1,17 @@
-"""The run folder: everything a run produces, readable without the program.
+"""The run folder: everything a run produces, readable without the program. This module alone knows its layout.
 
 runs/<run-id>/
-  run.json                 config, status, per-step scores and decisions (rebuilt from the files below)
+  run.json                 config, status, per-step scores and decisions (rebuilt from the journal)
   input/                   a read-only copy of the public data: the only data scripts are given
-  experiments/<id>/        main.py, stdout.txt, stderr.txt, metrics.json, val_predictions.csv, submission.csv,
-                           plan.json (the gradient and momentum that wrote it), diagnosis.json, result.json
+  schema.md                the data description every prompt carries
+  experiments/<id>/        main.py, stdout.txt, stderr.txt, metrics.json (the journal's node), result.json,
+                           plan.json (the gradient and momentum that wrote it), diagnosis.json, review.json,
+                           val_predictions.csv, submission.csv
   experiments/<id>/work/   the script's own folder while it runs (its only writable place; emptied after)
+  experiments/<id>/rerun-seed<k>/   final selection's re-runs, laid out like an experiment
   best/                    solution.py, submission.csv, best.json: the best so far, then the selected one
   checkpoints.sqlite       LangGraph checkpoints and store (resume, success memory)
-  usage.jsonl              one line per LLM call
+  usage.jsonl, events.jsonl, select.json, crash.txt, report.html, report.md
 
 Everything outside work/ is written by gome alone. It is still read as if a script had written it (no link
 followed, regular files only, size capped): at the weaker sandbox levels a script can reach it.
@@ -31,13 +34,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from gome.state.journal import Journal, beats
+from gome.state.records import Experiment
 from gome.tools.files import MAX_JSON_BYTES, copy_file, copy_tree, read_text, remove_tree, write_text
-from gome.tools.task.metrics import beats
 
 _lock = threading.RLock()  # parallel traces share one process: serialise run-level files
 MAX_CODE_BYTES = 1 << 20  # a script gome wrote or was given; longer ones are not code
-LOCK_NAME, RESERVE_NAME = ".lock", ".reserve"
+MAX_LOG_BYTES = 1 << 20
 RESERVE_BYTES = 4 << 20  # freed when the disk is full, so the run can still record how it ended
+STEP_FIELDS = ("id", "trace", "step", "parent", "status", "runtime_s", "score", "score_source", "submission_valid",
+               "accepted", "improved_best", "decision", "hypothesis", "mode", "intent", "switch")
 
 
 class RunFolderError(RuntimeError):
@@ -53,8 +61,7 @@ def new_run_dir(out: str | Path, task_name: str) -> Path:
     out = Path(out).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise RunFolderError(f"--out {out} is a file, not a folder")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = out / f"{stamp}-{slug(task_name)}-{secrets.token_hex(2)}"
+    path = out / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(task_name)}-{secrets.token_hex(2)}"
     try:
         path.mkdir(parents=True)
     except OSError as e:
@@ -75,10 +82,9 @@ def read_json(path: Path, default: Any = None) -> Any:
         return default
 
 
-def read_code(path: Path) -> str | None:
-    """A script file (never through a link, at most MAX_CODE_BYTES), or None."""
+def _read(path: Path, max_bytes: int) -> str | None:
     try:
-        return read_text(path, MAX_CODE_BYTES)
+        return read_text(path, max_bytes)
     except OSError:
         return None
 
@@ -88,32 +94,160 @@ def experiment_id(trace: int, step: int, traces: int) -> str:
     return f"{step * traces + trace + 1:04d}"
 
 
-def experiment_dir(run_dir: str | Path, exp_id: str) -> Path:
-    return Path(run_dir) / "experiments" / exp_id
+class ExperimentFolder:
+    """experiments/<id>/ (or a re-run's folder): the script, its logs, its outputs and gome's records of it."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def main(self) -> Path:
+        return self.path / "main.py"
+
+    @property
+    def work(self) -> Path:
+        """The script's own folder: its only writable place while it runs."""
+        return self.path / "work"
+
+    def output(self, name: str) -> Path:
+        """Where a file the script wrote lands once gome brought it back (val_predictions.csv, the submission)."""
+        return self.path / name
+
+    def fresh(self) -> ExperimentFolder:
+        """Start the experiment afresh (a node re-run after a crash); a link in the way is removed, not followed."""
+        remove_tree(self.path)
+        self.path.mkdir(parents=True)
+        return self
+
+    def exists(self) -> bool:
+        return self.path.is_dir() and not self.path.is_symlink()
+
+    # -- the script ---------------------------------------------------------------------------------------------
+    def read_code(self) -> str | None:
+        return _read(self.main, MAX_CODE_BYTES)
+
+    def write_code(self, code: str) -> None:
+        write_text(self.main, code)
+
+    def copy_code_from(self, other: ExperimentFolder) -> None:
+        copy_file(other.main, self.main, MAX_CODE_BYTES)
+
+    # -- logs ---------------------------------------------------------------------------------------------------
+    def write_logs(self, stdout: str, stderr: str) -> None:
+        write_text(self.path / "stdout.txt", stdout)
+        write_text(self.path / "stderr.txt", stderr)
+
+    def read_log(self, name: str) -> str | None:
+        """stdout or stderr as gome kept it (head and tail of a long one)."""
+        return _read(self.path / f"{name}.txt", MAX_LOG_BYTES)
+
+    def clear_outputs(self, names: tuple[str, ...]) -> None:
+        """Forget the logs and outputs of an earlier, interrupted run of this experiment."""
+        for name in ("stdout.txt", "stderr.txt", *names):
+            with contextlib.suppress(FileNotFoundError):
+                (self.path / name).unlink()
+
+    # -- gome's records -----------------------------------------------------------------------------------------
+    def write(self, record: str, obj: Any) -> None:
+        """plan, result, diagnosis or review (<record>.json)."""
+        write_json(self.path / f"{record}.json", obj)
+
+    def read(self, record: str, default: Any = None) -> Any:
+        value = read_json(self.path / f"{record}.json", default)
+        return value if isinstance(value, dict) else default
+
+    def has(self, record: str) -> bool:
+        return (self.path / f"{record}.json").is_file()
+
+    def write_experiment(self, exp: Experiment) -> None:
+        write_json(self.path / "metrics.json", exp.model_dump(mode="json"))
+
+    def read_experiment(self) -> Experiment | None:
+        raw = read_json(self.path / "metrics.json")
+        try:
+            return Experiment.model_validate(raw) if isinstance(raw, dict) else None
+        except ValidationError:
+            return None
 
 
-def work_dir(folder: Path) -> Path:
-    """The script's own folder inside an experiment's (or a re-run's) folder."""
-    return folder / "work"
+class RunFolder:
+    """A run's folder: its experiments, journal, best, input copy and run-level records."""
 
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
 
-def input_dir(run_dir: str | Path) -> Path:
-    return Path(run_dir) / "input"
+    @property
+    def input(self) -> Path:
+        return self.root / "input"
 
+    @property
+    def best(self) -> Path:
+        return self.root / "best"
 
-def fresh_folder(path: Path) -> Path:
-    """An empty folder at `path`, whatever was there (a link is removed, never followed)."""
-    remove_tree(path)
-    path.mkdir(parents=True)
-    return path
+    @property
+    def run_json(self) -> Path:
+        return self.root / "run.json"
 
+    def path(self, name: str) -> Path:
+        """A run-level file: usage.jsonl, events.jsonl, checkpoints.sqlite, crash.txt, report.html ..."""
+        return self.root / name
 
-def copy_input(data_dir: str | Path, run_dir: str | Path) -> Path:
-    """Copy the public data into the run, read-only (0444 files, 0555 folders): scripts never touch the task's
-    own folder. No link is followed (load_task refuses task folders with links; this is the second line).
-    Root ignores file modes; the hardened executor enforces read-only with a mount."""
-    dest = input_dir(run_dir)
-    if not dest.exists():
+    def experiment(self, exp_id: str) -> ExperimentFolder:
+        return ExperimentFolder(self.root / "experiments" / exp_id)
+
+    def rerun(self, exp_id: str, seed: int) -> ExperimentFolder:
+        return ExperimentFolder(self.root / "experiments" / exp_id / f"rerun-seed{seed}")
+
+    def experiment_folders(self) -> list[ExperimentFolder]:
+        folder = self.root / "experiments"
+        if not folder.is_dir():
+            return []
+        return [ExperimentFolder(p) for p in sorted(folder.iterdir()) if p.is_dir() and not p.is_symlink()]
+
+    def journal(self) -> Journal:
+        """Every finished experiment (one with its record written), typed."""
+        return Journal(e for f in self.experiment_folders() if (e := f.read_experiment()) is not None)
+
+    def finished(self) -> int:
+        return len(self.journal())
+
+    def read(self, name: str, default: Any = None) -> Any:
+        """A run-level JSON record: run, select, task (<name>.json)."""
+        value = read_json(self.root / f"{name}.json", default)
+        return value if isinstance(value, dict) else default
+
+    def write(self, name: str, obj: Any) -> None:
+        write_json(self.root / f"{name}.json", obj)
+
+    def read_text(self, name: str, max_bytes: int = MAX_LOG_BYTES) -> str:
+        return _read(self.root / name, max_bytes) or ""
+
+    def write_text(self, name: str, text: str) -> None:
+        write_text(self.root / name, text)
+
+    def description(self) -> str:
+        """The task's description.md, from the run's own copy of the public data."""
+        return _read(self.input / "description.md", 4 << 20) or ""
+
+    def schema(self) -> str:
+        """The data description every prompt carries (written at prepare)."""
+        return _read(self.root / "schema.md", MAX_LOG_BYTES) or ""
+
+    def write_schema(self, text: str) -> None:
+        write_text(self.root / "schema.md", text)
+
+    # -- the input copy -----------------------------------------------------------------------------------------
+    def copy_input(self, data_dir: str | Path) -> Path:
+        """Copy the public data into the run, read-only (0444 files, 0555 folders): scripts never touch the task's
+        own folder. No link is followed (load_task refuses task folders with links; this is the second line).
+        Root ignores file modes; the hardened executor enforces read-only with a mount."""
+        dest = self.input
+        if dest.exists():
+            return dest
         tmp = dest.with_name(".input.tmp")
         remove_tree(tmp)
         try:
@@ -132,78 +266,67 @@ def copy_input(data_dir: str | Path, run_dir: str | Path) -> Path:
                 remove_tree(tmp)
             raise
         os.chmod(dest, 0o555)
-    return dest
+        return dest
 
+    # -- best/ and run.json ---------------------------------------------------------------------------------------
+    def promote_best(self, summary: dict, direction: str, *, submission_file: str = "submission.csv",
+                     force: bool = False, max_bytes: int = 1 << 30) -> bool:
+        """Copy an experiment into best/ when it beats what is there (or when forced by final selection)."""
+        with _lock:
+            current = read_json(self.best / "best.json")
+            if not force and not beats(summary, current if isinstance(current, dict) else None, direction):
+                return False
+            src = self.experiment(summary["id"])
+            self.best.mkdir(exist_ok=True)
+            copy_file(src.main, self.best / "solution.py", MAX_CODE_BYTES)
+            if summary.get("submission_valid"):
+                copy_file(src.output(submission_file), self.best / "submission.csv", max_bytes)
+            write_json(self.best / "best.json", summary)
+            return True
 
-def promote_best(run_dir: str | Path, summary: dict, direction: str, *, submission_file: str = "submission.csv",
-                 force: bool = False, max_bytes: int = 1 << 30) -> bool:
-    """Copy an experiment into best/ when it beats what is there (or when forced by final selection)."""
-    run_dir = Path(run_dir)
-    best = run_dir / "best"
-    with _lock:
-        current = read_json(best / "best.json")
-        if not force and not beats(summary, current, direction):
-            return False
-        src = experiment_dir(run_dir, summary["id"])
-        best.mkdir(exist_ok=True)
-        copy_file(src / "main.py", best / "solution.py", MAX_CODE_BYTES)
-        if summary.get("submission_valid"):
-            copy_file(src / submission_file, best / "submission.csv", max_bytes)
-        write_json(best / "best.json", summary)
-        return True
+    def update_run_json(self, **fields: Any) -> dict:
+        """Rebuild run.json from the journal (idempotent, so safe after a crash)."""
+        with _lock:
+            run = self.read("run", {})
+            run.update(fields)
+            run["steps"] = [e.model_dump(mode="json", include=set(STEP_FIELDS)) for e in self.journal()]
+            run["mode_switches"] = [{"after": s["id"], "trace": s["trace"], "switch": s["switch"]}
+                                    for s in run["steps"] if s.get("switch")]
+            run["best"] = read_json(self.best / "best.json")
+            run["updated_at"] = time.time()
+            self.write("run", run)
+            return run
 
-
-def update_run_json(run_dir: str | Path, **fields: Any) -> dict:
-    """Rebuild run.json from the experiment records on disk (idempotent, so safe after a crash)."""
-    run_dir = Path(run_dir)
-    with _lock:
-        run = read_json(run_dir / "run.json", {})
-        run.update(fields)
-        steps = [read_json(p) for p in sorted((run_dir / "experiments").glob("*/metrics.json"))]
-        run["steps"] = [{k: s.get(k) for k in (
-            "id", "trace", "step", "parent", "status", "runtime_s", "score", "score_source", "submission_valid",
-            "accepted", "improved_best", "decision", "hypothesis", "mode", "intent", "switch")}
-            for s in steps if isinstance(s, dict)]
-        run["mode_switches"] = [{"after": s["id"], "trace": s["trace"], "switch": s["switch"]}
-                                for s in run["steps"] if s.get("switch")]
-        run["best"] = read_json(run_dir / "best" / "best.json")
-        run["updated_at"] = time.time()
-        write_json(run_dir / "run.json", run)
-        return run
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: str | Path, command: str) -> Iterator[None]:
-    """Hold the run folder for this process: a second `gome run`/`resume` on it is refused (RunFolderError),
-    saying who holds it. The kernel drops the lock when the holder dies, however it dies."""
-    path = Path(run_dir) / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    try:
+    # -- one process at a time, and room to record the end ---------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, command: str) -> Iterator[None]:
+        """Hold the run folder for this process: a second `gome run`/`resume` on it is refused (RunFolderError),
+        saying who holds it. The kernel drops the lock when the holder dies, however it dies."""
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
-            raise RunFolderError(f"{run_dir} is in use by {holder}; wait for it to end, or stop it") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"gome {command} (pid {os.getpid()} on {socket.gethostname()}, since "
-                      f"{time.strftime('%Y-%m-%d %H:%M:%S')})\n".encode(), 0)
-        _reserve(Path(run_dir))
-        yield
-    finally:
-        os.close(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+                raise RunFolderError(f"{self.root} is in use by {holder}; wait for it to end, or stop it") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"gome {command} (pid {os.getpid()} on {socket.gethostname()}, since "
+                          f"{time.strftime('%Y-%m-%d %H:%M:%S')})\n".encode(), 0)
+            self._reserve()
+            yield
+        finally:
+            os.close(fd)
 
+    def _reserve(self) -> None:
+        """A few MB set aside, so that a full disk still leaves room to record how the run ended."""
+        path = self.root / ".reserve"
+        with contextlib.suppress(OSError):
+            if not path.is_file() or path.is_symlink() or path.stat().st_size != RESERVE_BYTES:
+                write_text(path, "\0" * RESERVE_BYTES)
 
-def _reserve(run_dir: Path) -> None:
-    """A few MB set aside, so that a full disk still leaves room to record how the run ended."""
-    path = run_dir / RESERVE_NAME
-    with contextlib.suppress(OSError):
-        if not path.is_file() or path.is_symlink() or path.stat().st_size != RESERVE_BYTES:
-            write_text(path, "\0" * RESERVE_BYTES)
-
-
-def free_reserve(run_dir: str | Path) -> None:
-    with contextlib.suppress(OSError):
-        (Path(run_dir) / RESERVE_NAME).unlink()
+    def free_reserve(self) -> None:
+        with contextlib.suppress(OSError):
+            (self.root / ".reserve").unlink()
 
 
 def is_disk_full(exc: BaseException | None) -> bool:
@@ -215,4 +338,3 @@ def is_disk_full(exc: BaseException | None) -> bool:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return False
-

@@ -13,15 +13,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from gome.state.records import RunStatus
+from gome.state.records import RunConfig, RunStatus
 from gome.tools.files import copy_file
+
+_RUN = RunConfig.model_fields  # one place for the defaults: the run's config
 
 
 @dataclass(frozen=True)
 class Limits:
-    timeout_s: float = 1800.0
-    max_output_bytes: int = 64_000  # per stream, head + tail kept
-    threads: int = 2  # OMP / MKL / OpenBLAS threads
+    timeout_s: float = _RUN["script_timeout_s"].default
+    max_output_bytes: int = _RUN["max_output_bytes"].default  # per stream, head + tail kept
+    threads: int = _RUN["threads"].default  # OMP / MKL / OpenBLAS threads
+
+    @classmethod
+    def of(cls, config: RunConfig, seconds_left: float) -> Limits:
+        """A script's limits within a run: its timeout never outlasts the time the run has left."""
+        return cls(timeout_s=max(min(config.script_timeout_s, seconds_left), 1.0),
+                   max_output_bytes=config.max_output_bytes, threads=config.threads)
 
 
 @dataclass(frozen=True)

@@ -129,13 +129,6 @@ def get_metric(name: str) -> Metric:
     return METRICS[key]
 
 
-def is_better(a: float, b: float | None, direction: str) -> bool:
-    """True when score a beats score b (None loses to anything)."""
-    if b is None:
-        return True
-    return a > b if direction == "maximize" else a < b
-
-
 def _as_labels(col: pd.Series) -> np.ndarray:
     """Labels compared as text, so 1, 1.0 and '1' agree (CSV round trips change numeric types)."""
     num = pd.to_numeric(col, errors="coerce")
@@ -252,19 +245,3 @@ def _default_positive(y: np.ndarray) -> str:
     if set(labels) <= {"False", "True"}:
         return "True"
     raise ScoringError(f"binary labels {labels} need `positive_label` in task.toml")
-
-
-SOURCE_RANK = {"harness": 2, "self_reported": 1}
-
-
-def beats(new: dict, old: dict | None, direction: str) -> bool:
-    """Does experiment summary `new` beat `old`? A harness score outranks a self-reported one (they are not
-    comparable); within one source the metric's direction decides. A run without a score never wins."""
-    if new.get("score") is None:
-        return False
-    if not old or old.get("score") is None:
-        return True
-    a, b = SOURCE_RANK.get(new.get("score_source"), 0), SOURCE_RANK.get(old.get("score_source"), 0)
-    if a != b:
-        return a > b
-    return is_better(new["score"], old["score"], direction)

@@ -14,14 +14,14 @@ GOOD = {"outcome": "ran", "summary": "fine", "problems": [], "validation_aligned
 
 def test_json_schema_first_and_usage_recorded(tmp_path):
     model = ScriptedChatModel(replies=[GOOD])
-    caller = LLMCaller(model, "diagnose", ledger=Ledger.of(tmp_path))
+    caller = LLMCaller(model, "diagnose", ledger=Ledger.of(tmp_path / "usage.jsonl"))
     d = caller.decide(Diagnosis, ASK)
     assert isinstance(d, Diagnosis) and d.accept
     assert [c["method"] for c in model.calls] == ["json_schema"]
     assert caller.usage["llm_calls"] == 1 and caller.usage["input_tokens"] > 0
     row = json.loads((tmp_path / "usage.jsonl").read_text())
     assert row["node"] == "diagnose" and row["ok"] and row["output_tokens"] > 0 and row["model"] == "scripted"
-    assert Ledger.of(tmp_path).tokens() == row["input_tokens"] + row["output_tokens"]
+    assert Ledger.of(tmp_path / "usage.jsonl").tokens() == row["input_tokens"] + row["output_tokens"]
 
 
 def test_server_without_json_schema_falls_back_to_function_calling_and_remembers():

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from gome.tools.task.metrics import ScoringError, beats, get_metric, score_frame
+from gome.tools.task.metrics import ScoringError, get_metric, score_frame
 
 RNG = np.random.default_rng(7)
 N = 300
@@ -130,12 +130,3 @@ def test_unknown_metric_and_aliases():
     assert get_metric("quadratic_weighted_kappa").name == "qwk"
     with pytest.raises(KeyError, match="unknown metric"):
         get_metric("bleu")
-
-
-def test_beats_prefers_harness_and_respects_direction():
-    assert beats({"score": 0.5, "score_source": "harness"}, {"score": 0.9, "score_source": "self_reported"}, "maximize")
-    assert not beats({"score": 0.99, "score_source": "self_reported"}, {"score": 0.5, "score_source": "harness"},
-                     "maximize")
-    assert beats({"score": 1.0, "score_source": "harness"}, {"score": 2.0, "score_source": "harness"}, "minimize")
-    assert not beats({"score": None}, None, "maximize")
-    assert beats({"score": 0.1, "score_source": "harness"}, None, "maximize")

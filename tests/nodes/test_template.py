@@ -4,7 +4,7 @@ import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import KFold
 
-from gome.nodes.common import _skeleton
+from gome.nodes.template import skeleton
 from gome.state.records import Task
 from gome.tools.task.metrics import get_metric, score_frame
 
@@ -25,7 +25,7 @@ def test_the_prompt_skeleton_runs_and_writes_predictions_the_harness_accepts(met
     monkeypatch.chdir(tmp_path)
     scope = {"np": np, "pd": pd, "KFold": KFold, "train": train, "SEED": 0,
              "model": LinearRegression() if metric == "rmse" else LogisticRegression()}
-    exec(_skeleton(task), scope)  # the few lines every script prompt shows, in this task's own columns
+    exec(skeleton(task), scope)  # the few lines every script prompt shows, in this task's own columns
     pred = pd.read_csv(tmp_path / "val_predictions.csv")
     score = score_frame(get_metric(metric), train, pred, id_column="id", target_columns=["label"],
                         prediction_columns=columns, exact_ids=True)
@@ -37,10 +37,10 @@ def test_the_draft_template_runs_in_the_sandbox_and_scores(example, tmp_path):
     """The template the draft prompt offers is a working solution as it stands: scored by the harness."""
     import shutil
 
-    from gome.nodes.common import baseline_template
     from gome.nodes.execute import execute
     from gome.nodes.prepare import prepare
     from gome.nodes.scripts import save_script
+    from gome.nodes.template import baseline_template
     from gome.state.records import RunConfig
     from gome.tools.task.loading import load_task
     from tests.conftest import EXAMPLES

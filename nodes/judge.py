@@ -1,0 +1,52 @@
+"""Judging a step: did it fail, should it replace the best, and by how much did it gain. Pure functions of the
+harness's summary, the diagnosis and the best so far."""
+
+from __future__ import annotations
+
+from gome.state.graph_state import BestRef, DiagnosisRecord, RunSummary
+from gome.state.journal import beats
+
+
+def is_buggy(last: RunSummary, diagnosis: DiagnosisRecord, mode: str = "gradient") -> bool:
+    """Did the run fail to write valid, scored outputs? In tree mode a diagnosis of "bug" that names a problem
+    also counts (AIDE's review); a bare "bug" on a run the harness saw succeed does not (a small model copies the
+    field's description, "the script crashed", onto working runs). In gradient mode the harness's facts win."""
+    failed = last["status"] != "ok" or not last.get("submission_valid") or last.get("score") is None
+    return failed or (mode == "tree" and diagnosis.get("outcome") == "bug" and bool(diagnosis.get("problems")))
+
+
+def decide(last: RunSummary, diagnosis: DiagnosisRecord, best: BestRef | None, direction: str,
+           mode: str = "gradient") -> tuple[bool, str]:
+    """The harness and the diagnosis together: accept only a valid, aligned, leak-free run that beats the best.
+
+    The first working run of a trace is accepted unless the diagnosis finds leakage or misaligned validation:
+    there is nothing for it to beat, and a trace needs a base to improve. In tree mode the diagnosis counts only
+    as bug status: the scalar score alone ranks nodes, as in AIDE.
+    """
+    if last["status"] != "ok":
+        return False, f"run failed ({last['status']}): {last.get('detail', '')}"
+    if not last.get("submission_valid"):
+        return False, f"invalid submission: {last.get('submission_error')}"
+    if last.get("score") is None:
+        return False, f"no validation score: {last.get('val_error')}"
+    if mode == "tree":
+        if is_buggy(last, diagnosis, mode):
+            return False, "diagnosed as buggy: " + diagnosis.get("summary", "")[:200]
+    else:
+        if diagnosis.get("leakage"):
+            return False, "leakage found: " + diagnosis.get("reason", "")
+        if not diagnosis.get("validation_aligned", True):
+            return False, "validation not aligned with the metric: " + diagnosis.get("reason", "")
+    if not beats(last, best, direction):
+        return False, f"score {last['score']:.6g} does not beat the best {best['score']:.6g}"
+    if mode != "tree" and best and not diagnosis.get("accept"):
+        return False, "diagnosis rejects it: " + diagnosis.get("reason", "")
+    return True, "new best" if best else "first working solution"
+
+
+def gain(last: RunSummary, best: BestRef | None, direction: str) -> float | None:
+    """The score improvement in the metric's better direction (None when there is nothing comparable)."""
+    if not best or best.get("score") is None or best.get("score_source") != last.get("score_source"):
+        return None
+    delta = last["score"] - best["score"]
+    return delta if direction == "maximize" else -delta

@@ -1,0 +1,85 @@
+"""What a node works with, resolved in one place: the run folder, the run's typed config and task, and its
+collaborators from the runtime context (chat model, executor, store, progress events).
+
+A node never takes a collaborator from a global: tests pass fakes in the context, the LangGraph server passes
+settings (`model`, `sandbox`) that are built here once and reused.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from langgraph.runtime import Runtime
+
+from gome.state.context import GomeContext
+from gome.state.records import ModelSpec, RunConfig, Task
+from gome.tools.llm.models import make_chat_model
+from gome.tools.llm.structured import LLMCaller
+from gome.tools.llm.usage import Ledger
+from gome.tools.run.folder import RunFolder
+from gome.tools.sandbox import Executor, make_executor
+
+_built: dict[tuple, object] = {}  # models and executors built from settings, reused across nodes and steps
+
+
+def context_of(runtime: Runtime[GomeContext] | None) -> GomeContext:
+    return (runtime.context if runtime is not None else None) or GomeContext()
+
+
+def located(node):
+    """A node that works in the run folder where it is now: a run folder moved (or copied) after its checkpoints
+    were written carries its old path in state; the runner passes the real one in the context."""
+
+    @functools.wraps(node)
+    def run(state: dict, runtime: Runtime[GomeContext] | None = None):
+        actual = context_of(runtime).run_dir
+        if actual and state.get("run_dir") and state["run_dir"] != actual:
+            state = {**state, "run_dir": actual}
+        return node(state, runtime)
+
+    return run
+
+
+def folder_of(state: dict) -> RunFolder:
+    return RunFolder(state["run_dir"])
+
+
+def config_of(state: dict) -> RunConfig:
+    return RunConfig.model_validate(state["config"])
+
+
+def task_of(state: dict) -> Task:
+    """The task, its data read from the run's own copy (the task folder may have moved since)."""
+    return Task.model_validate({**state["task"], "data_dir": str(folder_of(state).input)})
+
+
+def llm(state: dict, runtime: Runtime[GomeContext] | None, node: str) -> LLMCaller:
+    """The node's LLM access: the context's chat model, else one built from the context's or the run's spec."""
+    ctx = context_of(runtime)
+    model = ctx.chat_model
+    if model is None:
+        spec = ModelSpec(**state["config"].get("model", {}))
+        spec = spec.model_copy(update={k: v for k, v in (("model", ctx.model), ("base_url", ctx.base_url)) if v})
+        key = ("model", spec.model_dump_json())
+        model = _built.get(key) or _built.setdefault(key, make_chat_model(spec))
+    return LLMCaller(model, node, ledger=Ledger.of(folder_of(state).path("usage.jsonl")), trace=state.get("trace"))
+
+
+def executor(runtime: Runtime[GomeContext] | None) -> Executor:
+    ctx = context_of(runtime)
+    if ctx.executor is not None:
+        return ctx.executor
+    key = ("executor", ctx.sandbox, ctx.allow_network)
+    if key not in _built:
+        _built[key] = make_executor(ctx.sandbox, allow_network=ctx.allow_network)
+    return _built[key]
+
+
+def store_of(runtime: Runtime[GomeContext] | None):
+    return runtime.store if runtime is not None else None
+
+
+def emit(runtime: Runtime[GomeContext] | None, event: dict) -> None:
+    """A progress event for whoever streams the run (the CLI's table, the server's clients)."""
+    if runtime is not None and runtime.stream_writer is not None:
+        runtime.stream_writer(event)

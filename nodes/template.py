@@ -1,0 +1,108 @@
+"""Scripts that follow every rule, generated for the task's own columns: the few lines every script prompt shows
+(how held-out predictions are written) and the complete baseline the draft starts from.
+
+A small model copies a working frame far more reliably than it follows rules; a strong one loses nothing.
+"""
+
+from __future__ import annotations
+
+from gome.state.records import Task
+from gome.tools.task.metrics import get_metric
+
+SCORERS = {  # how a template script prints its own validation score (the harness's score is the one that counts)
+    "accuracy": "accuracy_score(y, oof)", "f1": "f1_score(y, oof)", "f1_macro": "f1_score(y, oof, average='macro')",
+    "qwk": "cohen_kappa_score(y, oof, weights='quadratic')", "roc_auc": "roc_auc_score(y, oof)",
+    "rmse": "mean_squared_error(y, oof) ** 0.5", "rmsle": "mean_squared_log_error(y, oof.clip(0)) ** 0.5",
+    "mae": "mean_absolute_error(y, oof)",
+}
+
+
+def skeleton(task: Task) -> str:
+    """A few lines showing the val_predictions.csv contract in this task's own columns: small models get the
+    ids right from an example far more often than from a rule."""
+    kind, cols, idc = get_metric(task.metric).kind, task.submission_columns, task.id_column
+    if kind == "probability" and len(cols) > 1:
+        predict = "model.predict_proba(X.iloc[va])"
+        frame = f'pd.DataFrame(oof, columns=[str(c) for c in model.classes_]).assign({idc}=train["{idc}"].values)'
+        init = f"oof = np.zeros((len(train), {len(cols)}))"
+    else:
+        predict = "model.predict_proba(X.iloc[va])[:, 1]" if kind == "probability" else "model.predict(X.iloc[va])"
+        init = "oof = np.zeros(len(train))" if kind != "label" else "oof = np.empty(len(train), dtype=object)"
+        frame = f'pd.DataFrame({{"{idc}": train["{idc}"], "{cols[0]}": oof}})'
+    target = task.target_columns[0]
+    dropped = ", ".join(f'"{c}"' for c in [idc, *task.target_columns])
+    return (f'X = train.drop(columns=[{dropped}])\n'
+            f'y = train["{target}"]\n{init}\n'
+            f"for tr, va in KFold(5, shuffle=True, random_state=SEED).split(X):\n"
+            f"    model.fit(X.iloc[tr], y.iloc[tr])\n    oof[va] = {predict}\n"
+            f'{frame}.to_csv("val_predictions.csv", index=False)')
+
+
+def format_rule(task: Task) -> str:
+    kind = get_metric(task.metric).kind
+    if kind == "probability" and len(task.submission_columns) > 1:
+        return ("Predict probabilities: one column per class named as in the sample submission, each row summing "
+                "to 1 (write full precision).")
+    if kind == "probability":
+        return f"Predict the probability of the positive class in column {task.submission_columns[0]!r}."
+    if kind == "label":
+        return "Predict labels with the same values and type as the target column."
+    return "Predict numbers on the target's scale."
+
+
+def baseline_template(task: Task) -> str:
+    """A complete script that already follows every rule, for the draft to start from."""
+    metric = get_metric(task.metric)
+    regression = metric.kind == "regression"
+    learner = "HistGradientBoostingRegressor" if regression else "HistGradientBoostingClassifier"
+    idc, cols, targets = task.id_column, task.submission_columns, task.target_columns
+    multi = metric.kind == "probability" and len(cols) > 1
+    if multi:
+        predict = "model.predict_proba(X_test)"
+        write = (f'sub = pd.DataFrame(pred, columns=[str(c) for c in model.classes_])\n'
+                 f'sub.insert(0, "{idc}", test["{idc}"].values)\nsub.to_csv("{task.submission_file}", index=False)')
+        score = "log_loss(y, oof, labels=model.classes_)" if metric.name == "log_loss" else \
+            "roc_auc_score(y, oof, multi_class='ovr')"
+    else:
+        predict = "model.predict_proba(X_test)[:, 1]" if metric.kind == "probability" else "model.predict(X_test)"
+        write = (f'pd.DataFrame({{"{idc}": test["{idc}"], "{cols[0]}": pred}})'
+                 f'.to_csv("{task.submission_file}", index=False)')
+        score = "log_loss(y, oof)" if metric.name == "log_loss" else SCORERS.get(metric.name, "float('nan')")
+    scorer = score.split("(")[0]
+    metrics_import = f"from sklearn.metrics import {scorer}\n" if scorer != "float" else ""
+    lines = skeleton(task).split("\n")[2:]  # X and y are built above from the encoded features
+    lines = [line.replace("model.fit", "model = make_model()\n    model.fit") for line in lines]
+    dropped = ", ".join(f'"{t}"' for t in targets)
+    return f"""# Approach: gradient-boosted trees on every column (replace with yours)
+import os
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import {learner}
+{metrics_import}from sklearn.model_selection import KFold
+
+DATA_DIR = os.environ["GOME_DATA_DIR"]
+SEED = int(os.environ.get("GOME_SEED", "0"))
+train = pd.read_csv(os.path.join(DATA_DIR, "{task.train_file}"))
+test = pd.read_csv(os.path.join(DATA_DIR, "{task.test_file}"))
+
+# Features: every column but the id and the target; categories one-hot encoded over train and test together.
+full = pd.concat([train.drop(columns=[{dropped}]), test]).drop(columns=["{idc}"])
+wide = [c for c in full.columns if full[c].dtype == object and full[c].nunique() > 50]
+full = pd.get_dummies(full.drop(columns=wide), dummy_na=True).astype(float)
+full = full.fillna(full.median())
+X, X_test = full.iloc[: len(train)].reset_index(drop=True), full.iloc[len(train):].reset_index(drop=True)
+y = train["{targets[0]}"]
+
+
+def make_model():
+    return {learner}(random_state=SEED)
+
+
+{chr(10).join(lines)}
+print(f"validation score: {{{score}}}")
+
+model = make_model()
+model.fit(X, y)
+pred = {predict}
+{write}
+"""
