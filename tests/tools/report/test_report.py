@@ -127,3 +127,42 @@ def test_html_loads_in_chromium_without_errors_and_is_not_blank(finished_run, tm
         driver.quit()
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[0] > 500 and pixels[..., :3].std() > 0.05  # text and plots, not an empty page
+
+
+def test_text_an_llm_or_a_script_wrote_never_becomes_html(finished_run, tmp_path):
+    """Hypotheses, decisions, diagnoses, code and logs show as text in report.html: escaped, or inside a fenced
+    block no line of them can close; an image URL in them fetches nothing."""
+    from html.parser import HTMLParser
+
+    run = shutil.copytree(finished_run, tmp_path / "run")
+    record = json.loads((run / "experiments/0004/metrics.json").read_text())
+    record["hypothesis"] = "<script>alert(1)</script> ![pixel](https://example.com/p.png)"
+    record["decision"] = '<img src=x onerror="alert(2)">'
+    record["diagnosis"]["summary"] = "</p><script>alert(3)</script>"
+    record["gradient"]["hypothesis"]["change"] = "line one\n<script>alert(4)</script>"
+    (run / "experiments/0004/metrics.json").write_text(json.dumps(record))
+    main = run / "experiments/0003/main.py"
+    main.write_text(main.read_text() + '"""\n```\n<script>alert(5)</script>\n````\n"""\n')
+    (run / "crash.txt").write_text("Traceback (most recent call last):\n```\n<script>alert(1)</script>\n")
+    page, md = write_report(run)
+    text = page.read_text()
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags = []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append((tag, dict(attrs)))
+
+    parser = Tags()
+    parser.feed(text)
+    assert [t for t, _ in parser.tags if t == "script"] == []
+    images = [a["src"] for t, a in parser.tags if t == "img"]
+    assert len(images) == 2 and all(src.startswith("data:image/png;base64,") for src in images)
+    assert not any("onerror" in a for _, a in parser.tags)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text  # the hypothesis and the crash log, as text
+    for n in (2, 3, 4, 5):
+        assert f"alert({n})" in text, n
+    assert "0004: &lt;script&gt;alert(1)&lt;/script&gt;" in md.read_text()  # Markdown renderers show it as text
+    assert md_links_resolve(md) == []
