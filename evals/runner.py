@@ -68,7 +68,7 @@ def score_curve(run_dir: Path, task_dir: Path, trivial: float, report: dict) -> 
     task, run = load_task(task_dir), RunFolder(run_dir)
     start = run.read("run", {}).get("started_at")
     best, curve = None, []
-    for exp in sorted(run.journal().working, key=lambda e: e.finished_at):
+    for exp in sorted((e for e in run.journal().working if not e.vetoed), key=lambda e: e.finished_at):
         if best is None or beats(exp, best, task.direction):
             best = exp
             graded = grade_report(task_dir, run.experiment(exp.id).output(task.submission_file))

@@ -15,6 +15,7 @@ from gome.state.journal import beats
 from gome.state.records import Diagnosis, Problem
 
 OUTCOME = {"timeout": "timeout", "oom": "oom"}  # any other failure is a bug
+DIFF_LINES = 2000  # difflib is quadratic on repetitive lines: a diff of longer scripts is cut
 
 
 def fallback_diagnosis(last: RunSummary, best: BestRef | None, direction: str) -> Diagnosis:
@@ -49,8 +50,9 @@ def diagnose(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> 
     code = folder.read_code() or ""
     best_code = run.experiment(best["id"]).read_code() if best else None
     diff = ("(no best yet: this is the first working attempt)" if best_code is None else
-            clip("".join(difflib.unified_diff(best_code.splitlines(True), code.splitlines(True), "best.py",
-                                              "this.py")) or "(identical)", CODE_CHARS // 2))
+            clip("".join(difflib.unified_diff(best_code.splitlines(True)[:DIFF_LINES],
+                                              code.splitlines(True)[:DIFF_LINES], "best.py", "this.py"))
+                 or "(identical)", CODE_CHARS // 2))
     caller = llm(state, runtime, "diagnose")
     prompt = DIAGNOSE.format(
         task_name=task.name, metric=task.metric, direction=task.direction, code=clip(code, CODE_CHARS), diff=diff,

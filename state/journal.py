@@ -92,10 +92,12 @@ class Journal:
         return found
 
     def ranked(self, direction: str) -> list[Experiment]:
-        """Working experiments, best first: those flagged buggy only after all others (a valid submission beats
-        none), then harness before self-reported scores, then the metric's direction."""
+        """Working experiments, best first: those whose validation was vetoed (leakage, misaligned) only when no
+        other works, those flagged buggy only after all others (a valid submission beats none), then harness
+        before self-reported scores, then the metric's direction."""
+        pool = [e for e in self.working if not e.vetoed] or self.working
         ranked: list[Experiment] = []
-        for cand in self.working:  # insertion sort: `beats` is a comparison, not a key
+        for cand in pool:  # insertion sort: `beats` is a comparison, not a key
             i = next((i for i, r in enumerate(ranked) if _ahead(cand, r, direction)), len(ranked))
             ranked.insert(i, cand)
         return ranked

@@ -218,5 +218,11 @@ class Experiment(BaseModel):
 
     @property
     def working(self) -> bool:
-        """It ran and left a valid submission with a score: a candidate for the best."""
+        """It ran and left a valid submission with a score."""
         return self.status == "ok" and self.submission_valid and self.score is not None
+
+    @property
+    def vetoed(self) -> bool:
+        """Its diagnosis found leakage or a validation that does not score like the test set: its validation
+        score says nothing, however high (and a leaky script reproduces it on every seed)."""
+        return self.diagnosis is not None and (self.diagnosis.leakage or not self.diagnosis.validation_aligned)

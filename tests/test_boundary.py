@@ -123,9 +123,9 @@ def test_a_second_process_on_a_run_folder_is_refused_and_told_who_holds_it(breas
     assert gome_cli("resume", str(run_dir)).returncode == 0  # the lock went with its holder
 
 
-def driver(*args: str) -> subprocess.CompletedProcess:
+def driver(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tests.drivers.kill_run", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture(scope="module")
@@ -235,3 +235,17 @@ def test_a_full_disk_ends_the_run_with_a_final_status(breast_cancer, tmp_path):
         assert "No space left on device" in (run_dir / "crash.txt").read_text()
     finally:
         subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+def test_killed_during_a_final_re_run_the_run_resumes(tmp_path):
+    """The re-run's quota image stays mounted after the kill; resuming detaches it and runs the re-run again."""
+    task = tmp_path / "task"
+    shutil.copytree(EXAMPLES / "breast-cancer", task)
+    first = driver("run", str(task), str(tmp_path / "runs"), "script:4", env={"GOME_DRIVER_RERUNS": "1"})
+    assert first.returncode == -9, first.stderr[-2000:]
+    run_dir = Path(first.stdout.splitlines()[0])
+    second = driver("resume", str(run_dir))
+    assert second.returncode == 0, second.stderr[-3000:]
+    select = json.loads((run_dir / "select.json").read_text())
+    assert all(c["rerun_scores"] and c["rerun_scores"][0] is not None for c in select["candidates"])
+    assert not any(os.path.ismount(p) for p in run_dir.glob("experiments/*/rerun-seed1/work"))

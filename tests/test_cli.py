@@ -237,6 +237,14 @@ BAD_TASKS = {
                        "target column 'benign' has no values in train.csv"),
     "a single class": (_csv_edit("train.csv", lambda ls: [ls[0]] + [ln.rsplit(",", 1)[0] + ",1\n" for ln in ls[1:]]),
                        "target column 'benign' has a single class"),
+    "a file the copy leaves out": (lambda t: _toml(t, BASE_TOML + 'sample_submission_file = "private"\n'),
+                                   "sample_submission_file must be a plain file name inside the folder (not"),
+    "public is a link": (lambda t: os.symlink((t / "public").rename(t / "elsewhere"), t / "public"),
+                         "public is a link"),
+    "a sparse file": (lambda t: os.truncate(open(t / "public/blob.bin", "wb").name, 1 << 40),
+                      "holds sparse files (blob.bin)"),
+    "a huge description": (lambda t: (t / "public/description.md").write_text("x" * (5 << 20)),
+                           "description.md is over 4 MB"),
 }
 
 

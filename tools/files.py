@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
-import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 MAX_JSON_BYTES = 16 << 20  # gome's own records are small: anything bigger was not written by gome
@@ -23,11 +24,12 @@ class UnsafeFile(OSError):
     """A file gome will not read: a link, not a regular file, or over its size cap. The message says which."""
 
 
-def open_regular(path: str | Path, max_bytes: int | None = None) -> int:
-    """A read-only fd on `path` if it is a regular file (no link followed) of at most max_bytes."""
+def open_regular(path: str | Path, max_bytes: int | None = None, dir_fd: int | None = None) -> int:
+    """A read-only fd on `path` (relative to `dir_fd` if given) if it is a regular file (no link followed) of at
+    most max_bytes."""
     path = Path(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise UnsafeFile(errno.ELOOP, f"{path.name} is a symbolic link; links are refused") from None
@@ -78,10 +80,10 @@ def write_text(path: str | Path, text: str, mode: int = 0o644) -> None:
     write_bytes(path, text.encode("utf-8", errors="replace"), mode)
 
 
-def copy_file(src: str | Path, dst: str | Path, max_bytes: int) -> None:
+def copy_file(src: str | Path, dst: str | Path, max_bytes: int, src_dir_fd: int | None = None) -> None:
     """Copy a regular file (never a link) of at most max_bytes, streaming, to dst (written atomically)."""
     dst = Path(dst)
-    fd = open_regular(src, max_bytes)
+    fd = open_regular(src, max_bytes, dir_fd=src_dir_fd)
     tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(6)}.tmp")
     with os.fdopen(fd, "rb") as f:
         out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
@@ -114,28 +116,71 @@ def links_and_specials(folder: str | Path) -> list[str]:
 
 def copy_tree(src: str | Path, dst: str | Path, skip: tuple[str, ...] = ()) -> None:
     """Copy a folder of regular files and folders, following no link; refuse (UnsafeFile) anything else.
-    `skip`: top-level names left out."""
-    src, dst = Path(src), Path(dst)
+    `skip`: top-level names left out. The walk holds a descriptor on each folder and opens every entry relative
+    to it without following links, so an entry swapped for a link during the copy is refused, never followed."""
+    try:
+        fd = os.open(src, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        raise UnsafeFile(e.errno or errno.EINVAL, f"{src} is not a folder (or is a link): {e.strerror}") from None
+    try:
+        _copy_dir(fd, str(src), Path(dst), skip)
+    finally:
+        os.close(fd)
+
+
+def _copy_dir(dir_fd: int, label: str, dst: Path, skip: tuple[str, ...]) -> None:
     dst.mkdir()
-    for entry in os.scandir(src):
-        if entry.name in skip:
+    with os.scandir(dir_fd) as entries:
+        names = sorted(e.name for e in entries)
+    for name in names:
+        if name in skip:
             continue
-        target = dst / entry.name
-        if entry.is_symlink():
-            raise UnsafeFile(errno.ELOOP, f"{entry.path} is a symbolic link; links are refused")
-        if entry.is_dir(follow_symlinks=False):
-            copy_tree(entry.path, target)
-        elif entry.is_file(follow_symlinks=False):
-            copy_file(entry.path, target, max_bytes=1 << 62)
+        mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+        if stat.S_ISDIR(mode):
+            try:
+                child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+            except OSError:
+                raise UnsafeFile(errno.ELOOP, f"{label}/{name} changed into a link during the copy") from None
+            try:
+                _copy_dir(child, f"{label}/{name}", dst / name, ())
+            finally:
+                os.close(child)
+        elif stat.S_ISREG(mode):
+            copy_file(name, dst / name, max_bytes=1 << 62, src_dir_fd=dir_fd)
+        elif stat.S_ISLNK(mode):
+            raise UnsafeFile(errno.ELOOP, f"{label}/{name} is a symbolic link; links are refused")
         else:
-            raise UnsafeFile(errno.EINVAL, f"{entry.path} is not a regular file")
+            raise UnsafeFile(errno.EINVAL, f"{label}/{name} is not a regular file")
+
+
+def mounts_below(path: str | Path) -> list[str]:
+    """Mount points at or under `path` (deepest first), from /proc/self/mountinfo."""
+    root = os.path.realpath(path)
+    found = []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
+                if point == root or point.startswith(root.rstrip("/") + "/"):
+                    found.append(point)
+    except OSError:
+        return []
+    return sorted(found, key=len, reverse=True)
 
 
 def remove_tree(path: str | Path) -> None:
-    """Remove a folder a script may have filled, without following any link out of it (shutil.rmtree uses
-    file descriptors here, so a link swapped in during the walk is removed, not followed)."""
+    """Remove a folder a script may have filled: never through a link, never across a mount (a quota image a
+    killed gome left mounted is detached first), and however deep the script nested it (rm walks iteratively,
+    where shutil.rmtree recurses)."""
     path = Path(path)
-    if path.is_symlink() or path.is_file():
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
         path.unlink()
-    elif path.exists():
-        shutil.rmtree(path)
+        return
+    if not path.exists():
+        return
+    for point in mounts_below(path):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+    done = subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0 and path.exists():
+        raise OSError(errno.EBUSY, f"cannot remove {path}: {done.stderr.strip()[-300:]}")

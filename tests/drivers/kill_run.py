@@ -3,7 +3,8 @@ at a chosen point (fault injection for the resume tests and benchmark).
 
     python -m tests.drivers.kill_run run TASK_DIR OUT_DIR KILL     (prints the run folder first)
     python -m tests.drivers.kill_run resume RUN_DIR
-(GOME_DRIVER_DB=postgresql://... puts checkpoints and store in Postgres.)
+(GOME_DRIVER_DB=postgresql://... puts checkpoints and store in Postgres; GOME_DRIVER_RERUNS=N turns final
+selection's re-runs on.)
 
 KILL: none | llm:N (during the N-th LLM call) | script:N (while the N-th script runs) | before:NODE:N (as the
 N-th call of a node starts) | after:NODE:N (when it returns, before LangGraph saves it) | put:N (the N-th
@@ -109,7 +110,8 @@ def main() -> None:
         run_dir = new_run_dir(out, "breast-cancer")
         print(run_dir, flush=True)
         chat = model(arm(kill))
-        final = run_gome(task, RunConfig(steps=STEPS, select={"reruns": 0}), run_dir=run_dir, chat_model=chat,
+        reruns = int(os.environ.get("GOME_DRIVER_RERUNS", "0"))
+        final = run_gome(task, RunConfig(steps=STEPS, select={"reruns": reruns}), run_dir=run_dir, chat_model=chat,
                          db=os.environ.get("GOME_DRIVER_DB"))
     else:
         final = resume_gome(Path(sys.argv[2]), chat_model=model(None), db=os.environ.get("GOME_DRIVER_DB"))

@@ -37,3 +37,16 @@ def test_ranking_puts_buggy_and_self_reported_last():
     j = Journal([exp("0001", 0.91), exp("0002", 0.999, buggy=True), exp("0003", 0.99, source="self_reported"),
                  exp("0004", 0.95), exp("0005", 0.97, valid=False)])
     assert [e.id for e in j.ranked("maximize")] == ["0004", "0001", "0003", "0002"]
+
+
+def test_a_vetoed_validation_is_never_a_candidate_while_another_works():
+    from gome.state.records import Diagnosis
+
+    leak = exp("0002", 1.0)
+    leak.diagnosis = Diagnosis(outcome="ran", summary="the labels are in the features", leakage=True, accept=False)
+    misaligned = exp("0003", 0.99)
+    misaligned.diagnosis = Diagnosis(outcome="ran", summary="scored on train", validation_aligned=False,
+                                     accept=False)
+    j = Journal([exp("0001", 0.9), leak, misaligned])
+    assert [e.id for e in j.ranked("maximize")] == ["0001"]
+    assert [e.id for e in Journal([leak, misaligned]).ranked("maximize")] == ["0002", "0003"]  # better than none

@@ -31,6 +31,7 @@ _working_method: dict[tuple, str] = {}  # which structured-output method worked,
 MAX_REPLY_CHARS = 200_000  # a longer reply is not a decision or a script: refuse it instead of parsing it
 ECHO_CHARS = 4_000  # how much of a failed reply goes back to the model with the request to fix it
 PARSE_ERRORS = (ValueError, ValidationError, RecursionError)  # deeply nested JSON raises RecursionError
+MAX_JSON_STARTS = 20  # opening braces tried before a reply counts as holding no JSON object
 
 
 def _model_key(model) -> tuple:
@@ -68,33 +69,26 @@ def _echo(message: BaseMessage) -> AIMessage:
 
 
 def extract_json(text: str) -> Any:
-    """The first JSON object in text, tolerating code fences and prose around it."""
+    """The first JSON object in text, tolerating code fences and prose around it. At most MAX_JSON_STARTS
+    opening braces are tried, each parse linear: a reply of braces cannot make this quadratic."""
     if len(text or "") > MAX_REPLY_CHARS:
         raise ValueError(f"the reply is {len(text)} characters long, over the {MAX_REPLY_CHARS} accepted")
     text = re.sub(r"```(?:json)?", "", text or "")
+    decoder, deep = json.JSONDecoder(), False
     start = text.find("{")
-    while start != -1:
-        depth, in_str, esc = 0, False, False
-        for i in range(start, len(text)):
-            ch = text[i]
-            if in_str:
-                esc = (ch == "\\") and not esc
-                if ch == '"' and not esc:
-                    in_str = False
-                continue
-            if ch == '"':
-                in_str = True
-            elif ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    try:
-                        return json.loads(text[start:i + 1])
-                    except json.JSONDecodeError:
-                        break
+    for _ in range(MAX_JSON_STARTS):
+        if start == -1:
+            break
+        try:
+            value, _end = decoder.raw_decode(text, start)
+            if isinstance(value, dict):
+                return value
+        except json.JSONDecodeError:
+            pass
+        except RecursionError:
+            deep = True
         start = text.find("{", start + 1)
-    raise ValueError("no JSON object found in the reply")
+    raise ValueError("the reply's JSON nests too deeply" if deep else "no JSON object found in the reply")
 
 
 def validate_lenient(schema: type[T], data: Any) -> T:
@@ -245,7 +239,7 @@ class LLMCaller:
                 self._record(attempt, out, seconds, True)
                 return value
             except PARSE_ERRORS as e:
-                why = "it nests too deeply" if isinstance(e, RecursionError) else str(e)[:800]
+                why = "its JSON nests too deeply" if isinstance(e, RecursionError) else str(e)[:800]
                 self._record(attempt, out, seconds, False, f"unparseable reply: {why}")
                 convo = [*convo, _echo(out), HumanMessage(
                     f"That reply could not be used: {why}\nReply again with only the corrected JSON object.")]
@@ -290,6 +284,8 @@ def _syntax_error(code: str) -> str:
         return f"SyntaxError at line {e.lineno}: {e.msg}" + (f" ({line!r})" if line else "")
     except ValueError as e:  # null bytes
         return f"it does not compile: {e}"
+    except (RecursionError, MemoryError):  # a 10 KB expression like 1+1+1+... overflows the compiler
+        return "it does not compile: an expression nests too deeply"
     return ""
 
 

@@ -70,7 +70,8 @@ def run_and_score(executor: Executor, folder: ExperimentFolder, task: Task, limi
             val_error = str(e)
     elif val_error is None:
         val_error = f"{VAL_PREDICTIONS} was not written"
-    if score is None and result.ok:
+    wrote_predictions = VAL_PREDICTIONS in result.collected or VAL_PREDICTIONS in result.refused
+    if score is None and result.ok and not wrote_predictions:  # a printed score stands in only for a missing file
         score = parse_self_reported(result.stdout)
         source = "self_reported" if score is not None else None
 

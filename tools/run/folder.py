@@ -44,6 +44,7 @@ _lock = threading.RLock()  # parallel traces share one process: serialise run-le
 MAX_CODE_BYTES = 1 << 20  # a script gome wrote or was given; longer ones are not code
 MAX_LOG_BYTES = 1 << 20
 RESERVE_BYTES = 4 << 20  # freed when the disk is full, so the run can still record how it ended
+RECORD_FILES = ("main.py", "stdout.txt", "stderr.txt", "metrics.json", "plan.json", "diagnosis.json")
 STEP_FIELDS = ("id", "trace", "step", "parent", "status", "runtime_s", "score", "score_source", "submission_valid",
                "accepted", "improved_best", "decision", "hypothesis", "mode", "intent", "switch")
 
@@ -125,6 +126,10 @@ class ExperimentFolder:
 
     def exists(self) -> bool:
         return self.path.is_dir() and not self.path.is_symlink()
+
+    def files(self) -> list[Path]:
+        """The experiment's script, logs and gome's records that exist (what a reader would open)."""
+        return [p for p in (self.path / name for name in RECORD_FILES) if p.is_file() and not p.is_symlink()]
 
     # -- the script ---------------------------------------------------------------------------------------------
     def read_code(self) -> str | None:
@@ -248,6 +253,11 @@ class RunFolder:
         dest = self.input
         if dest.exists():
             return dest
+        need = sum((Path(r) / n).lstat().st_size for r, _dirs, files in os.walk(data_dir) for n in files)
+        st = os.statvfs(self.root)
+        if need + RESERVE_BYTES > st.f_bavail * st.f_frsize:
+            raise RunFolderError(f"the public data takes {need >> 20} MB and {self.root} has "
+                                 f"{st.f_bavail * st.f_frsize >> 20} MB free: free some disk, or use --out elsewhere")
         tmp = dest.with_name(".input.tmp")
         remove_tree(tmp)
         try:

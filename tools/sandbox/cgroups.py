@@ -129,6 +129,30 @@ class RunCgroup:
                     time.sleep(0.02)
 
 
+def sweep(version: str, root: Path = ROOT) -> None:
+    """Remove the cgroups that gome processes which died (SIGKILL) left behind, killing anything still in them."""
+    parents = [root] if version == "v2" else [root / c for c in V1_CONTROLLERS]
+    for parent in parents:
+        for d in (parent / "gome").glob("*-*-*") if (parent / "gome").is_dir() else ():
+            pid = d.name.split("-", 1)[0]
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
+            group = RunCgroup.__new__(RunCgroup)
+            group.version, group.dirs = version, [d]
+            group.kill()
+            group.remove()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
 def _write(path: Path, value: str, missing_ok: bool = False) -> None:
     try:
         path.write_text(value)

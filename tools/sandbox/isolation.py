@@ -19,9 +19,11 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gome.tools.files import remove_tree
 from gome.tools.sandbox import cgroups, quota
 
 SLOT_UID_BASE = 61000  # slot i runs as uid/gid 61000 + i
@@ -138,8 +140,7 @@ def probe(python: str = sys.executable,
     """Find, by running `python -c pass` through each link, the strongest chain this machine allows."""
     missing: list[str] = []
     found: dict = {"bwrap": None, "cgroup": None, "setpriv": None, "prlimit": None, "quota": False}
-    scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"gome-probe-{os.getpid()}"
-    scratch.mkdir(exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="gome-probe-"))  # fresh and ours: never a folder someone made first
     try:
         if "bwrap" in allowed:
             bwrap = shutil.which("bwrap")
@@ -180,6 +181,6 @@ def probe(python: str = sys.executable,
             if not found["quota"]:
                 missing.append(f"quota: cannot loop-mount a disk image for the script's folder ({why})")
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_tree(scratch)
     return Isolation(bwrap=found["bwrap"], cgroup=found["cgroup"], setpriv=found["setpriv"],
                      prlimit=found["prlimit"], quota=found["quota"], missing=tuple(missing))

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from gome.tools.files import read_bytes, write_bytes
+from gome.tools.sandbox import cgroups
 from gome.tools.sandbox.cgroups import CgroupLimits, RunCgroup
 from gome.tools.sandbox.executor import Collect, Limits, RunResult, collect_files
 from gome.tools.sandbox.isolation import (
@@ -129,6 +130,8 @@ class LocalExecutor:
         self.gpus = gpus or []
         self._free = list(range(self.slots))
         self._cond = threading.Condition()
+        if self.iso.cgroup:
+            cgroups.sweep(self.iso.cgroup)  # what gome processes killed mid-run left behind
         if not self.iso.full:
             _warn_once(self.iso)
 

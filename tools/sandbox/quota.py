@@ -5,10 +5,12 @@ file, so only what is written), and its inodes are the image's. After the run go
 for, unmounts and deletes the image. The inode tables are not zeroed (`noinit_itable`), so a run costs a few
 tens of milliseconds and no disk writes beyond what the script writes.
 
-Images live in their own root-only folder (GOME_QUOTA_DIR, default /var/tmp/gome-quota), never in a run folder:
-a sparse file of gigabytes is a trap for anything that copies the run. A gome killed mid-run leaves its image
-there (and the mount, which the next run of that experiment detaches); images of dead processes that no loop
-device holds any more are removed by the next gome that mounts one.
+Images live in their own root-only folder (GOME_QUOTA_DIR, default /var/lib/gome/quota), never in a run folder
+(a sparse file of gigabytes is a trap for anything that copies the run) and never in a folder another user could
+have made first (mkfs and mount take a path: a link planted there would aim them at any file or device). The
+images of all gome processes share that folder, so each new image is sized against what the live ones may still
+grow to. A gome killed mid-run leaves its image mounted; the next gome that mounts one detaches and deletes the
+images of dead processes.
 """
 
 from __future__ import annotations
@@ -17,75 +19,129 @@ import contextlib
 import os
 import secrets
 import shutil
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from gome.tools.files import mounts_below
+
 MIN_BYTES = 8 << 20
-
-
-def image_dir() -> Path:
-    path = Path(os.environ.get("GOME_QUOTA_DIR", "/var/tmp/gome-quota"))
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
+TIMEOUT_S = 120
 
 
 class QuotaError(RuntimeError):
     """The image could not be made or mounted."""
 
 
-def tools() -> tuple[str, str, str] | None:
-    """(mkfs.ext4, mount, umount) when all three are installed."""
-    found = tuple(shutil.which(t) or shutil.which(t, path="/usr/sbin:/sbin") for t in ("mkfs.ext4", "mount",
-                                                                                      "umount"))
+def _which(tool: str) -> str | None:
+    return shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin:/usr/bin:/bin")
+
+
+def tools() -> tuple[str, str, str, str] | None:
+    """(mkfs.ext4, mount, umount, losetup) when all are installed."""
+    found = tuple(_which(t) for t in ("mkfs.ext4", "mount", "umount", "losetup"))
     return found if all(found) else None  # type: ignore[return-value]
 
 
+def image_dir() -> Path:
+    """The images' folder: made by this uid, mode 0700, not a link; anything else is refused."""
+    path = Path(os.environ.get("GOME_QUOTA_DIR", "/var/lib/gome/quota"))
+    path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise QuotaError(f"{path} must be a folder of uid {os.geteuid()} with mode 0700 (it is not): refusing to "
+                         "make disk images there")
+    return path
+
+
 def _run(argv: list[str]) -> None:
-    out = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+    try:
+        out = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise QuotaError(f"{Path(argv[0]).name} did not finish in {TIMEOUT_S} s") from None
     if out.returncode != 0:
         raise QuotaError(f"{Path(argv[0]).name} failed: {(out.stderr or out.stdout).decode(errors='replace')[-300:]}")
 
 
 def size_for(wanted: int, share: float = 0.5) -> int:
-    """The image size: what was asked, but never more than `share` of the free space where images live."""
-    st = os.statvfs(image_dir())
-    return max(MIN_BYTES, min(wanted, int(st.f_bavail * st.f_frsize * share)))
+    """The image size: what was asked, but never more than `share` of the free space where images live, less
+    what the live images (this process's and others') may still grow to."""
+    folder = image_dir()
+    st = os.statvfs(folder)
+    promised = 0
+    for image in folder.glob("*.img"):
+        with contextlib.suppress(OSError):
+            info = image.stat()
+            promised += max(info.st_size - info.st_blocks * 512, 0)
+    free = st.f_bavail * st.f_frsize - promised
+    return max(MIN_BYTES, min(wanted, int(free * share)))
 
 
-def _sweep(folder: Path) -> None:
-    """Remove images left by gome processes that died, unless a loop device still holds them."""
-    losetup = shutil.which("losetup") or shutil.which("losetup", path="/usr/sbin:/sbin")
-    for image in folder.glob("*.img") if losetup else ():
-        pid = image.name.split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-            continue  # its process is alive
-        except ProcessLookupError:
-            pass
-        except PermissionError:
+def _dead(image: Path) -> bool:
+    pid = image.name.split("-", 1)[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+        return False
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+
+
+def sweep(folder: Path) -> None:
+    """Detach and delete the images of gome processes that died (killed mid-run: their image stays mounted over
+    a script folder until someone detaches it)."""
+    found = tools()
+    if not found:
+        return
+    _, _, umount, losetup = found
+    for image in folder.glob("*.img"):
+        if not _dead(image):
             continue
         held = subprocess.run([losetup, "-j", str(image)], capture_output=True, text=True, check=False)
-        if held.returncode == 0 and not held.stdout.strip():
+        for line in held.stdout.splitlines():  # "/dev/loop3: []: (/var/lib/gome/quota/123-ab.img)"
+            device = line.split(":", 1)[0]
+            for point in _mount_points_of(device):
+                subprocess.run([umount, "-l", point], capture_output=True, check=False)
+            subprocess.run([losetup, "-d", device], capture_output=True, check=False)
+        again = subprocess.run([losetup, "-j", str(image)], capture_output=True, text=True, check=False)
+        if again.returncode == 0 and not again.stdout.strip():
             with contextlib.suppress(OSError):
                 image.unlink()
+
+
+def _mount_points_of(device: str) -> list[str]:
+    points = []
+    with contextlib.suppress(OSError), open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            source = fields[fields.index("-") + 2] if "-" in fields else ""
+            if source == device:
+                points.append(fields[4])
+    return points
 
 
 @contextlib.contextmanager
 def quota_mount(folder: Path, *, size: int, inodes: int, uid: int | None = None) -> Iterator[Path]:
     """Mount a fresh ext4 image of `size` bytes and at most `inodes` files over `folder` (owned by `uid`) for
     the duration of the block. The image lives in image_dir(), where the script cannot reach it."""
-    mkfs, mount, umount = tools() or (None, None, None)
-    if not mkfs:
-        raise QuotaError("mkfs.ext4, mount and umount are needed for a disk quota")
+    found = tools()
+    if not found:
+        raise QuotaError("mkfs.ext4, mount, umount and losetup are needed for a disk quota")
+    mkfs, mount, umount, _ = found
     images = image_dir()
-    _sweep(images)
+    sweep(images)
     image = images / f"{os.getpid()}-{secrets.token_hex(6)}.img"
     fd = os.open(image, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    os.ftruncate(fd, size)
-    os.close(fd)
+    try:
+        os.ftruncate(fd, size)
+    finally:
+        os.close(fd)
     mounted = False
     try:
         extended = f"root_owner={uid}:{uid},nodiscard" if uid is not None else "nodiscard"
@@ -93,24 +149,26 @@ def quota_mount(folder: Path, *, size: int, inodes: int, uid: int | None = None)
         _run([mkfs, "-q", "-F", "-N", str(n), "-m", "0", "-O", "^has_journal", "-E", extended, str(image)])
         _run([mount, "-o", "loop,nosuid,nodev,noinit_itable", str(image), str(folder)])
         mounted = True
-        lost = folder / "lost+found"
         with contextlib.suppress(OSError):
-            lost.rmdir()
+            (folder / "lost+found").rmdir()
         yield folder
     finally:
-        if mounted:  # a process still holding a file (none should, after the cgroup kill): detach lazily
-            try:
-                _run([umount, str(folder)])
-            except QuotaError:
-                _run([umount, "-l", str(folder)])
-        with contextlib.suppress(FileNotFoundError):
-            image.unlink()
+        try:
+            if mounted:  # a process still holding a file (none should, after the cgroup kill): detach lazily
+                try:
+                    _run([umount, str(folder)])
+                except QuotaError:
+                    _run([umount, "-l", str(folder)])
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                image.unlink()
 
 
 def unmount_stale(folder: Path) -> None:
-    """Detach an image a killed gome left mounted over `folder`."""
-    if os.path.ismount(folder) and (found := tools()):
-        subprocess.run([found[2], "-l", str(folder)], capture_output=True, check=False)
+    """Detach an image a killed gome left mounted over `folder` (or anything below it)."""
+    found = tools()
+    for point in mounts_below(folder) if found else ():
+        subprocess.run([found[2], "-l", point], capture_output=True, check=False)
 
 
 def works(scratch: Path) -> tuple[bool, str]:
@@ -118,7 +176,7 @@ def works(scratch: Path) -> tuple[bool, str]:
     if os.geteuid() != 0:
         return False, "not root"
     if not tools():
-        return False, "mkfs.ext4 / mount / umount not found (Debian: e2fsprogs, mount)"
+        return False, "mkfs.ext4 / mount / umount / losetup not found (Debian: e2fsprogs, mount)"
     folder = scratch / "quota-probe"
     folder.mkdir(exist_ok=True)
     try:

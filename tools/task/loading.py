@@ -9,6 +9,7 @@ readable to its last row, unique ids, test ids that match the sample submission'
 from __future__ import annotations
 
 import functools
+import os
 import tomllib
 import unicodedata
 from pathlib import Path
@@ -27,6 +28,8 @@ TEXT_KEYS = {"name", "metric", "direction", "id_column", "submission_file", "tra
 TOML_KEYS = TEXT_KEYS | {"target_columns"}
 FILE_KEYS = ("train_file", "test_file", "sample_submission_file", "submission_file")
 RESERVED_OUTPUTS = {"val_predictions.csv"}  # the harness's own file: a submission may not take its name
+NOT_COPIED = ("task.toml", "private")  # what the run's copy of the public data leaves out
+SPARSE_BYTES = 64 << 20  # a file this big that occupies under half its size on disk is refused (sparse)
 CHUNK_ROWS = 200_000
 MAX_DESCRIPTION_BYTES = 4 << 20
 
@@ -92,8 +95,10 @@ def _check_types(cfg: dict[str, Any], problems: list[str]) -> dict[str, Any]:
             out[key] = value
     for key in FILE_KEYS:  # names of files inside the data folder (or the script's folder): one plain component
         name = out.get(key)
-        if name is not None and (name in ("", ".", "..") or "/" in name or "\\" in name or name.startswith(".")):
-            problems.append(f"{key} must be a plain file name inside the folder, not {name!r}")
+        if name is not None and (name in ("", ".", "..", *NOT_COPIED) or "/" in name or "\\" in name
+                                 or name.startswith(".")):
+            problems.append(f"{key} must be a plain file name inside the folder (not {', '.join(NOT_COPIED)}), "
+                            f"not {name!r}")
             out.pop(key)
     sub = out.get("submission_file")
     if sub is not None and (not sub.endswith(".csv") or sub in RESERVED_OUTPUTS):
@@ -104,6 +109,21 @@ def _check_types(cfg: dict[str, Any], problems: list[str]) -> dict[str, Any]:
         problems.append("name must be at most 100 characters")
         out.pop("name")
     return out
+
+
+def _sparse_files(folder: Path) -> list[str]:
+    found = []
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            info = (Path(root) / name).lstat()
+            if info.st_size > SPARSE_BYTES and info.st_blocks * 512 < info.st_size // 2:
+                found.append(str((Path(root) / name).relative_to(folder)))
+    return sorted(found)
+
+
+def data_bytes(folder: str | Path) -> int:
+    """What a copy of the public data takes on disk."""
+    return sum((Path(root) / name).lstat().st_size for root, _dirs, files in os.walk(folder) for name in files)
 
 
 def _read_header(path: Path, what: str, problems: list[str]) -> pd.DataFrame | None:
@@ -130,11 +150,16 @@ def load_task(task_dir: str | Path, overrides: dict[str, Any] | None = None) -> 
         raise TaskError(task_dir, [f"{task_dir} is not a folder"])
     data_dir = find_data_dir(task_dir)
     problems: list[str] = []
+    if (task_dir / "public").is_symlink():
+        problems.append(f"{task_dir / 'public'} is a link; gome copies regular files only: make it a folder")
     links = links_and_specials(data_dir)
     if links:
         shown = ", ".join(links[:5]) + (f" and {len(links) - 5} more" if len(links) > 5 else "")
         problems.append(f"{data_dir} holds links or special files ({shown}); gome copies regular files only: "
                         "replace each link with the file itself (cp -L)")
+    elif sparse := _sparse_files(data_dir):
+        problems.append(f"{data_dir} holds sparse files ({', '.join(sparse[:5])}): their copy would take far more "
+                        "disk than they do; write them out in full, or remove them")
     cfg = _read_toml(task_dir, data_dir, problems)
     cfg.update({k: v for k, v in (overrides or {}).items() if v is not None})
     cfg = _check_types(cfg, problems)
@@ -142,6 +167,8 @@ def load_task(task_dir: str | Path, overrides: dict[str, Any] | None = None) -> 
     description = data_dir / "description.md"
     if not description.is_file() or description.is_symlink():
         problems.append(f"missing description.md in {data_dir}")
+    elif description.stat().st_size > MAX_DESCRIPTION_BYTES:
+        problems.append(f"description.md is over {MAX_DESCRIPTION_BYTES >> 20} MB: keep it to the task's text")
     sample_name = cfg.get("sample_submission_file") or next(
         (n for n in SAMPLE_NAMES if (data_dir / n).is_file()), SAMPLE_NAMES[0])
     train_name, test_name = cfg.get("train_file", "train.csv"), cfg.get("test_file", "test.csv")

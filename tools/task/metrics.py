@@ -19,7 +19,15 @@ LOG_EPS = 1e-15
 
 
 class ScoringError(ValueError):
-    """Predictions a grader would refuse: the message says which check failed."""
+    """Predictions a grader would refuse: the message says which check failed. It is clipped: it quotes what a
+    script wrote (column names, ids), and it travels into records, prompts and events."""
+
+    MAX_CHARS = 400
+
+    def __init__(self, message: str):
+        if len(message) > self.MAX_CHARS:
+            message = message[: self.MAX_CHARS - 20] + " [... clipped]"
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -167,7 +175,7 @@ def score_frame(
     for frame, cols, what in ((truth, target_columns, "truth"), (pred, prediction_columns, "predictions")):
         missing = [c for c in [id_column, *cols] if c not in frame.columns]
         if missing:
-            raise ScoringError(f"{what} lack column(s) {missing}; they have {list(frame.columns)}")
+            raise ScoringError(f"{what} lack column(s) {missing}; they have {_names(frame.columns)}")
     truth = truth.set_index(truth[id_column].astype(str).str.strip())
     pred = pred.set_index(check_ids(pred[id_column], truth.index, exact=exact_ids))
     if len(pred) < min_rows:
@@ -209,19 +217,25 @@ def score_frame(
     return metric.fn(y, prob, classes)
 
 
+def _names(columns, shown: int = 10) -> str:
+    """A few column names, each clipped: what a message may quote of a header a script wrote."""
+    names = [str(c)[:40] for c in list(columns)[:shown]]
+    return repr(names) + (f" and {len(columns) - shown} more" if len(columns) > shown else "")
+
+
 def check_ids(ids: pd.Series, expected: pd.Index, *, exact: bool) -> pd.Index:
     """A grader's id checks: one row per id, no unknown id, and (exact) no id left out. Returns the ids."""
     ids = pd.Index(ids.astype(str).str.strip())
     dups = ids[ids.duplicated()]
     if len(dups):
-        raise ScoringError(f"{len(dups)} duplicated ids (first: {dups[0]!r}); write one row per id")
+        raise ScoringError(f"{len(dups)} duplicated ids (first: {str(dups[0])[:40]!r}); write one row per id")
     unknown = ids.difference(expected)
     if len(unknown):
-        raise ScoringError(f"{len(unknown)} ids are not expected here (first: {unknown[0]!r})")
+        raise ScoringError(f"{len(unknown)} ids are not expected here (first: {str(unknown[0])[:40]!r})")
     if exact:
         absent = expected.difference(ids)
         if len(absent):
-            raise ScoringError(f"{len(absent)} ids have no prediction (first: {absent[0]!r})")
+            raise ScoringError(f"{len(absent)} ids have no prediction (first: {str(absent[0])[:40]!r})")
     return ids
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 import re
@@ -15,12 +16,16 @@ from gome.tools.task.metrics import ScoringError, check_ids, check_probabilities
 
 VAL_PREDICTIONS = "val_predictions.csv"
 MAX_CSV_BYTES = 512 * 1024 * 1024
+COLUMN_MARGIN = 5  # columns beyond the submission's a predictions file may have (and be told they are extra)
 BASE_CAP = 64 << 20  # what any predictions file may take, plus a margin that grows with the task's own files
 SELF_REPORTED = re.compile(r"validation[ _]score\s*[:=]\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)", re.I)
 
 
-def read_artifact_csv(path: str | Path, max_bytes: int = MAX_CSV_BYTES) -> pd.DataFrame:
-    """Read a CSV a script wrote without following links and only if it is a regular, bounded file."""
+def read_artifact_csv(path: str | Path, max_bytes: int = MAX_CSV_BYTES, max_columns: int | None = None
+                      ) -> pd.DataFrame:
+    """Read a CSV a script wrote without following links and only if it is a regular, bounded file with at most
+    `max_columns` columns (pandas spends seconds and kilobytes per column: a header of a million commas would
+    cost gome, outside any sandbox limit, an hour and gigabytes)."""
     name = Path(path).name
     try:
         data = read_bytes(path, max_bytes)
@@ -30,10 +35,24 @@ def read_artifact_csv(path: str | Path, max_bytes: int = MAX_CSV_BYTES) -> pd.Da
         raise ScoringError(f"{e.strerror}") from None
     except OSError as e:
         raise ScoringError(f"{name} cannot be opened safely ({e.strerror})") from None
+    if max_columns is not None:
+        limit = 1024 + 256 * max_columns
+        end = data.find(b"\n", 0, limit + 1)
+        header = data[: end if end >= 0 else limit + 1]
+        if len(header) > limit:
+            raise ScoringError(f"{name}: its header line is over {limit} bytes; expected at most {max_columns} "
+                               "columns")
+        columns = len(next(csv.reader([header.decode("utf-8", errors="replace")]), []))
+        if columns > max_columns:
+            raise ScoringError(f"{name} has {columns} columns; expected at most {max_columns}")
     try:
         return pd.read_csv(io.BytesIO(data))
     except Exception as e:
         raise ScoringError(f"{name} is not a readable CSV ({type(e).__name__}: {str(e)[:300]})") from None
+
+
+def _max_columns(task: Task) -> int:
+    return len(task.submission_columns) + 1 + COLUMN_MARGIN
 
 
 def output_caps(task: Task) -> dict[str, int]:
@@ -48,7 +67,7 @@ def output_caps(task: Task) -> dict[str, int]:
 def check_submission(task: Task, path: str | Path) -> None:
     """Validate a submission the way MLE-bench's validator does: same columns and ids as the sample, one row
     each, no missing values, probabilities in range. Raises ScoringError saying what is wrong."""
-    sub = read_artifact_csv(path, output_caps(task)[task.submission_file])
+    sub = read_artifact_csv(path, output_caps(task)[task.submission_file], _max_columns(task))
     sample = pd.read_csv(Path(task.data_dir) / task.sample_submission_file)
     if set(sub.columns) != set(sample.columns):
         raise ScoringError(f"columns {list(sub.columns)} differ from the sample submission's {list(sample.columns)}")
@@ -65,7 +84,7 @@ def check_submission(task: Task, path: str | Path) -> None:
 
 def score_validation(task: Task, path: str | Path, train: pd.DataFrame) -> float:
     """Score val_predictions.csv (held-out rows of train, in the submission's format) with the task's metric."""
-    pred = read_artifact_csv(path, output_caps(task)[VAL_PREDICTIONS])
+    pred = read_artifact_csv(path, output_caps(task)[VAL_PREDICTIONS], _max_columns(task))
     min_rows = min(len(train), max(10, math.ceil(0.05 * len(train))))
     return score_frame(
         get_metric(task.metric), train, pred, id_column=task.id_column, target_columns=task.target_columns,
@@ -76,7 +95,8 @@ def score_validation(task: Task, path: str | Path, train: pd.DataFrame) -> float
 def grade(task: Task, submission: str | Path, answers: str | Path) -> float:
     """Score a submission against hidden answers (same ids, exactly) with the task's metric."""
     return score_frame(
-        get_metric(task.metric), pd.read_csv(answers), read_artifact_csv(submission), id_column=task.id_column,
+        get_metric(task.metric), pd.read_csv(answers), read_artifact_csv(submission, max_columns=_max_columns(task)),
+        id_column=task.id_column,
         target_columns=task.target_columns, prediction_columns=task.submission_columns,
         positive_label=task.positive_label, exact_ids=True)
 

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from gome.state.records import Diagnosis
@@ -117,3 +118,17 @@ def test_a_script_that_still_does_not_compile_is_returned_so_its_run_shows_the_e
     model = ScriptedChatModel(replies=[f"```python\n{PASTED_PLAN}```", f"```python\n{PASTED_PLAN}```"])
     assert LLMCaller(model, "update").write_script(ASK) == PASTED_PLAN
     assert len(model.calls) == 2  # it was asked for again before giving up
+
+
+def test_replies_that_would_hang_or_crash_the_parser_are_refused_quickly():
+    import time
+
+    from gome.tools.llm.structured import _syntax_error, extract_json
+
+    t0 = time.monotonic()
+    for text in ("{" * 199_000, '{"a": ' * 5000 + "1" + "}" * 5000, "[" * 50_000):
+        with pytest.raises(ValueError):
+            extract_json(text)
+    assert time.monotonic() - t0 < 2  # each parse is linear, and only a few starts are tried
+    assert extract_json('Sure! {"a": {"b": [1, 2]}} done') == {"a": {"b": [1, 2]}}
+    assert "nests too deeply" in _syntax_error("import os\nx = 1" + "+1" * 5000)  # compile() recursion

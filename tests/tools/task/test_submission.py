@@ -68,3 +68,25 @@ def test_self_reported_score_is_the_last_one_printed():
     assert parse_self_reported("fold 1\nvalidation score: 0.91\nValidation_Score = 0.93\n") == 0.93
     assert parse_self_reported("validation score: nan") is None
     assert parse_self_reported("no score here") is None
+
+
+def test_a_header_of_a_million_columns_is_refused_before_pandas_sees_it(tmp_path):
+    import time
+
+    wide = tmp_path / "val_predictions.csv"
+    wide.write_text("," * 1_000_000 + "\n1\n")
+    t0 = time.monotonic()
+    with pytest.raises(ScoringError, match="header line is over"):
+        read_artifact_csv(wide, max_columns=7)
+    wide.write_text(",".join(f"c{i}" for i in range(20)) + "\n" + ",".join("1" * 20) + "\n")
+    with pytest.raises(ScoringError, match="has 20 columns; expected at most 7"):
+        read_artifact_csv(wide, max_columns=7)
+    assert time.monotonic() - t0 < 1
+
+
+def test_messages_quoting_what_a_script_wrote_are_clipped(task, tmp_path):
+    sub = tmp_path / "submission.csv"
+    sub.write_text(("x" * 100_000) + ",benign\n1,0.5\n")
+    with pytest.raises(ScoringError) as err:
+        check_submission(task, sub)
+    assert len(str(err.value)) <= ScoringError.MAX_CHARS

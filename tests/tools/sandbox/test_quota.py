@@ -1,0 +1,54 @@
+"""The script folder's quota: images only in a private folder, sized against the live ones, swept after a kill."""
+
+import os
+import subprocess
+
+import pytest
+
+from gome.tools.sandbox import quota
+from gome.tools.sandbox.isolation import probe
+
+
+def needs_quota():
+    if not probe().quota:
+        message = f"the quota link is not available here: {'; '.join(probe().missing)}"
+        if os.environ.get("GOME_REQUIRE_SANDBOX"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def test_images_are_made_only_in_a_private_folder(tmp_path, monkeypatch):
+    planted = tmp_path / "planted"
+    planted.mkdir(mode=0o777)
+    os.chmod(planted, 0o777)
+    monkeypatch.setenv("GOME_QUOTA_DIR", str(planted))
+    with pytest.raises(quota.QuotaError, match="mode 0700"):
+        quota.image_dir()
+    os.symlink(tmp_path, tmp_path / "link")
+    monkeypatch.setenv("GOME_QUOTA_DIR", str(tmp_path / "link"))
+    with pytest.raises(quota.QuotaError):
+        quota.image_dir()
+    monkeypatch.setenv("GOME_QUOTA_DIR", str(tmp_path / "fresh"))
+    assert oct(quota.image_dir().stat().st_mode)[-3:] == "700"
+
+
+def test_a_flood_fills_only_its_own_image_and_a_killed_runs_image_is_swept(tmp_path, monkeypatch):
+    needs_quota()
+    monkeypatch.setenv("GOME_QUOTA_DIR", str(tmp_path / "images"))
+    work = tmp_path / "work"
+    work.mkdir()
+    with quota.quota_mount(work, size=16 << 20, inodes=500):
+        with pytest.raises(OSError):
+            (work / "flood").write_bytes(b"x" * (32 << 20))
+        assert len(list((tmp_path / "images").glob("*.img"))) == 1
+    assert not list((tmp_path / "images").glob("*.img")) and not os.path.ismount(work)
+
+    # A gome killed mid-run: its image stays mounted. The next one detaches and deletes it.
+    dead = subprocess.run(["true"]).args and 2 ** 22 - 7  # a pid no process has here
+    image = tmp_path / "images" / f"{dead}-left.img"
+    os.truncate(open(image, "wb").name, 16 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(work)], check=True)
+    assert os.path.ismount(work)
+    quota.sweep(tmp_path / "images")
+    assert not os.path.ismount(work) and not image.exists()
