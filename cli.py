@@ -61,6 +61,20 @@ def _positive(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gome", description="An MLE agent: give it a task folder, get a submission.")
     sub = p.add_subparsers(dest="command", required=True)
+    _run_parser(sub)
+    _resume_parser(sub)
+    sub.add_parser("doctor", help="show which sandbox isolation works on this machine, and why")
+    rep = sub.add_parser("report", help="write report.html and report.md for a run folder (running, crashed or done)")
+    rep.add_argument("run_dir")
+    g = sub.add_parser("grade", help="score a submission against a task's hidden answers (private/answers.csv)")
+    g.add_argument("task_dir")
+    g.add_argument("submission", help="submission CSV, or a run folder (uses its best/submission.csv)")
+    g.add_argument("--answers", help="answers CSV (default: TASK_DIR/private/answers.csv)")
+    _suite_parsers(sub)
+    return p
+
+
+def _run_parser(sub) -> None:
     r = sub.add_parser("run", help="solve a task folder", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.add_argument("task_dir", help="task folder: description.md, train/test/sample submission CSVs, task.toml")
     r.add_argument("--model", help="provider:name (e.g. openai:gpt-4.1-mini), or local (local:PATH.gguf): "
@@ -98,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--db", help="postgresql://... for the checkpointer and store (default: SQLite in the run)")
     r.add_argument("--review", action="store_true", help="pause before each new script runs, for approval")
     r.add_argument("--json", action="store_true", help="print progress events as JSON lines")
+
+
+def _resume_parser(sub) -> None:
     res = sub.add_parser("resume", help="continue a run that was killed, crashed, interrupted or paused")
     res.add_argument("run_dir")
     res.add_argument("--model", help="override the run's model (provider:name)")
@@ -108,13 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     answer.add_argument("--approve", action="store_true", help="review: run the script as it is")
     answer.add_argument("--reject", action="store_true", help="review: skip the script (costs the step)")
     answer.add_argument("--edit", metavar="FILE", help="review: run FILE's code instead")
-    sub.add_parser("doctor", help="show which sandbox isolation works on this machine, and why")
-    rep = sub.add_parser("report", help="write report.html and report.md for a run folder (running, crashed or done)")
-    rep.add_argument("run_dir")
-    g = sub.add_parser("grade", help="score a submission against a task's hidden answers (private/answers.csv)")
-    g.add_argument("task_dir")
-    g.add_argument("submission", help="submission CSV, or a run folder (uses its best/submission.csv)")
-    g.add_argument("--answers", help="answers CSV (default: TASK_DIR/private/answers.csv)")
+
+
+def _suite_parsers(sub) -> None:
     t = sub.add_parser("tasks", help="the local benchmark suite: list its tasks, or build them")
     tsub = t.add_subparsers(dest="tasks_command", required=True)
     ls = tsub.add_parser("list", help="the suite's tasks: source, kind, modality, metric")
@@ -137,7 +150,6 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--reruns", type=_count(0), default=0, help="extra seeds per candidate in final selection")
     e.add_argument("--out", default="eval", help="folder of cells and results (run again to resume)")
     e.add_argument("--json", action="store_true", help="progress events as JSON lines")
-    return p
 
 
 def _names(text: str) -> list[str]:

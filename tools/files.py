@@ -61,19 +61,26 @@ def read_text(path: str | Path, max_bytes: int) -> str:
     return read_bytes(path, max_bytes).decode("utf-8", errors="replace")
 
 
-def write_bytes(path: str | Path, data: bytes, mode: int = 0o644) -> None:
-    """Write atomically, never through a link: a crash leaves the old file or the new one, never half."""
+@contextlib.contextmanager
+def _atomic(path: str | Path, mode: int = 0o644):
+    """A fresh temporary file beside `path` (O_EXCL | O_NOFOLLOW) to write into, renamed over `path` at the end:
+    a rename replaces a link, it never writes through one, and a crash leaves the old file or the new one."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_bytes(path: str | Path, data: bytes, mode: int = 0o644) -> None:
+    with _atomic(path, mode) as f:
+        f.write(data)
 
 
 def write_text(path: str | Path, text: str, mode: int = 0o644) -> None:
@@ -82,24 +89,13 @@ def write_text(path: str | Path, text: str, mode: int = 0o644) -> None:
 
 def copy_file(src: str | Path, dst: str | Path, max_bytes: int, src_dir_fd: int | None = None) -> None:
     """Copy a regular file (never a link) of at most max_bytes, streaming, to dst (written atomically)."""
-    dst = Path(dst)
-    fd = open_regular(src, max_bytes, dir_fd=src_dir_fd)
-    tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(6)}.tmp")
-    with os.fdopen(fd, "rb") as f:
-        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        try:
-            with os.fdopen(out, "wb") as g:
-                copied = 0
-                while chunk := f.read(1 << 20):
-                    copied += len(chunk)
-                    if copied > max_bytes:
-                        raise UnsafeFile(errno.EFBIG, f"{Path(src).name} grew over the {max_bytes}-byte limit")
-                    g.write(chunk)
-            os.replace(tmp, dst)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+    with os.fdopen(open_regular(src, max_bytes, dir_fd=src_dir_fd), "rb") as f, _atomic(dst) as g:
+        copied = 0
+        while chunk := f.read(1 << 20):
+            copied += len(chunk)
+            if copied > max_bytes:
+                raise UnsafeFile(errno.EFBIG, f"{Path(src).name} grew over the {max_bytes}-byte limit")
+            g.write(chunk)
 
 
 def links_and_specials(folder: str | Path) -> list[str]:

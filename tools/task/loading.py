@@ -149,7 +149,32 @@ def load_task(task_dir: str | Path, overrides: dict[str, Any] | None = None) -> 
     if not task_dir.is_dir():
         raise TaskError(task_dir, [f"{task_dir} is not a folder"])
     data_dir = find_data_dir(task_dir)
-    problems: list[str] = []
+    problems = _folder_problems(task_dir, data_dir)
+    cfg = _read_toml(task_dir, data_dir, problems)
+    cfg = _check_types({**cfg, **{k: v for k, v in (overrides or {}).items() if v is not None}}, problems)
+    metric, direction = _metric(cfg, problems)
+    names = {"train_file": cfg.get("train_file", "train.csv"), "test_file": cfg.get("test_file", "test.csv"),
+             "sample_submission_file": cfg.get("sample_submission_file") or next(
+                 (n for n in SAMPLE_NAMES if (data_dir / n).is_file()), SAMPLE_NAMES[0])}
+    columns = _columns(cfg, data_dir, names, problems)
+    rows = (0, 0)
+    if not problems:  # the whole files, only once the settings make sense
+        rows = _check_contents(*(data_dir / n for n in names.values()), columns["id_column"],
+                               tuple(columns["target_columns"]), metric.kind, problems)
+    if problems:
+        raise TaskError(task_dir, problems)
+    return Task(
+        name=str(cfg.get("name") or (task_dir.name if task_dir.name not in ("prepared", "public") else
+                                     task_dir.parent.name)),
+        data_dir=str(data_dir), description=read_text(data_dir / "description.md", MAX_DESCRIPTION_BYTES),
+        metric=metric.name, direction=direction, **columns, **names,
+        submission_file=cfg.get("submission_file", "submission.csv"), positive_label=cfg.get("positive_label"),
+        train_rows=rows[0], test_rows=rows[1])
+
+
+def _folder_problems(task_dir: Path, data_dir: Path) -> list[str]:
+    """What is wrong with the folder itself: links, special or sparse files, the description."""
+    problems = []
     if (task_dir / "public").is_symlink():
         problems.append(f"{task_dir / 'public'} is a link; gome copies regular files only: make it a folder")
     links = links_and_specials(data_dir)
@@ -160,22 +185,16 @@ def load_task(task_dir: str | Path, overrides: dict[str, Any] | None = None) -> 
     elif sparse := _sparse_files(data_dir):
         problems.append(f"{data_dir} holds sparse files ({', '.join(sparse[:5])}): their copy would take far more "
                         "disk than they do; write them out in full, or remove them")
-    cfg = _read_toml(task_dir, data_dir, problems)
-    cfg.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    cfg = _check_types(cfg, problems)
-
     description = data_dir / "description.md"
     if not description.is_file() or description.is_symlink():
         problems.append(f"missing description.md in {data_dir}")
     elif description.stat().st_size > MAX_DESCRIPTION_BYTES:
         problems.append(f"description.md is over {MAX_DESCRIPTION_BYTES >> 20} MB: keep it to the task's text")
-    sample_name = cfg.get("sample_submission_file") or next(
-        (n for n in SAMPLE_NAMES if (data_dir / n).is_file()), SAMPLE_NAMES[0])
-    train_name, test_name = cfg.get("train_file", "train.csv"), cfg.get("test_file", "test.csv")
-    train = _read_header(data_dir / train_name, "training data", problems)
-    test = _read_header(data_dir / test_name, "test data", problems)
-    sample = _read_header(data_dir / sample_name, "sample submission", problems)
+    return problems
 
+
+def _metric(cfg: dict[str, Any], problems: list[str]):
+    """(Metric or None, direction): the task's metric, never guessed, and a direction that agrees with it."""
     metric = None
     if "metric" not in cfg:
         problems.append("no metric: add `metric = \"...\"` to task.toml or pass --metric (gome never guesses it)")
@@ -189,7 +208,14 @@ def load_task(task_dir: str | Path, overrides: dict[str, Any] | None = None) -> 
         problems.append(f"direction must be 'maximize' or 'minimize', not {direction!r}")
     elif metric and direction != metric.direction:
         problems.append(f"direction {direction!r} contradicts metric {metric.name!r}, which is {metric.direction}d")
+    return metric, direction
 
+
+def _columns(cfg: dict[str, Any], data_dir: Path, names: dict[str, str], problems: list[str]) -> dict[str, Any]:
+    """The id, submission and target columns, checked against the headers of the three files."""
+    train = _read_header(data_dir / names["train_file"], "training data", problems)
+    test = _read_header(data_dir / names["test_file"], "test data", problems)
+    sample = _read_header(data_dir / names["sample_submission_file"], "sample submission", problems)
     id_column = cfg.get("id_column") or (sample.columns[0] if sample is not None and len(sample.columns) else None)
     submission_columns: list[str] = []
     if sample is not None and id_column is not None:
@@ -202,7 +228,6 @@ def load_task(task_dir: str | Path, overrides: dict[str, Any] | None = None) -> 
     for frame, what in ((train, "training data"), (test, "test data")):
         if frame is not None and id_column is not None and id_column not in frame.columns:
             problems.append(f"{what} lacks the id column {id_column!r}")
-
     targets = cfg.get("target_columns")
     if targets is None and train is not None:
         targets = [c for c in submission_columns if c in train.columns] or None
@@ -212,31 +237,8 @@ def load_task(task_dir: str | Path, overrides: dict[str, Any] | None = None) -> 
         absent = [c for c in targets if c not in train.columns]
         if absent:
             problems.append(f"target column(s) {absent} not in training data; it has {list(train.columns)[:30]}")
-
-    rows = (0, 0)
-    if not problems:  # the whole files, only once the settings make sense
-        rows = _check_contents(data_dir / train_name, data_dir / test_name, data_dir / sample_name,
-                               str(id_column), tuple(targets), metric.kind if metric else "", problems)
-    if problems:
-        raise TaskError(task_dir, problems)
-    return Task(
-        name=str(cfg.get("name") or (task_dir.name if task_dir.name not in ("prepared", "public") else
-                                     task_dir.parent.name)),
-        data_dir=str(data_dir),
-        description=read_text(description, MAX_DESCRIPTION_BYTES),
-        metric=metric.name,
-        direction=direction,
-        id_column=str(id_column),
-        target_columns=[str(t) for t in targets],
-        submission_columns=submission_columns,
-        train_file=train_name,
-        test_file=test_name,
-        sample_submission_file=sample_name,
-        submission_file=cfg.get("submission_file", "submission.csv"),
-        positive_label=cfg.get("positive_label"),
-        train_rows=rows[0],
-        test_rows=rows[1],
-    )
+    return {"id_column": str(id_column), "submission_columns": submission_columns,
+            "target_columns": [str(t) for t in targets or []]}
 
 
 def _check_contents(train: Path, test: Path, sample: Path, id_column: str, targets: tuple[str, ...], kind: str,

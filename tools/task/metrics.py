@@ -166,10 +166,8 @@ def score_frame(
     exact_ids: bool = True,
     min_rows: int = 1,
 ) -> float:
-    """Score predictions against the truth after a grader's checks.
-
-    truth holds `id_column` and `target_columns`; pred holds `id_column` and `prediction_columns` (the sample
-    submission's columns). For a multiclass probability metric the prediction columns are the class names.
+    """Score predictions against the truth after a grader's checks. truth holds `id_column` and
+    `target_columns`; pred holds `id_column` and `prediction_columns` (the sample submission's columns). For a multiclass probability metric the prediction columns are the class names.
     exact_ids: the id sets must be equal (test grading); otherwise pred's ids must be a subset (validation).
     """
     for frame, cols, what in ((truth, target_columns, "truth"), (pred, prediction_columns, "predictions")):
