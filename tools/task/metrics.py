@@ -167,9 +167,9 @@ def score_frame(
     min_rows: int = 1,
 ) -> float:
     """Score predictions against the truth after a grader's checks. truth holds `id_column` and
-    `target_columns`; pred holds `id_column` and `prediction_columns` (the sample submission's columns). For a multiclass probability metric the prediction columns are the class names.
-    exact_ids: the id sets must be equal (test grading); otherwise pred's ids must be a subset (validation).
-    """
+    `target_columns`; pred holds `id_column` and `prediction_columns` (the sample submission's columns; the class
+    names for a multiclass probability metric). exact_ids: the id sets must be equal (test grading); otherwise
+    pred's ids must be a subset (validation)."""
     for frame, cols, what in ((truth, target_columns, "truth"), (pred, prediction_columns, "predictions")):
         missing = [c for c in [id_column, *cols] if c not in frame.columns]
         if missing:
