@@ -13,6 +13,7 @@ import errno
 import os
 import re
 import secrets
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -165,9 +166,9 @@ def mounts_below(path: str | Path) -> list[str]:
 
 
 def remove_tree(path: str | Path) -> None:
-    """Remove a folder a script may have filled: never through a link, never across a mount (a quota image a
-    killed gome left mounted is detached first), and however deep the script nested it (rm walks iteratively,
-    where shutil.rmtree recurses)."""
+    """Remove a folder a script may have filled: never through a link (shutil.rmtree works by descriptor here),
+    never across a mount (a quota image a killed gome left mounted is detached first), and however deep the
+    script nested it (past Python's recursion limit, rm takes over: it walks iteratively)."""
     path = Path(path)
     if path.is_symlink() or (path.exists() and not path.is_dir()):
         path.unlink()
@@ -176,7 +177,10 @@ def remove_tree(path: str | Path) -> None:
         return
     for point in mounts_below(path):
         subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-    done = subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], capture_output=True, text=True,
-                          check=False)
-    if done.returncode != 0 and path.exists():
-        raise OSError(errno.EBUSY, f"cannot remove {path}: {done.stderr.strip()[-300:]}")
+    try:
+        shutil.rmtree(path)
+    except RecursionError:
+        done = subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], capture_output=True, text=True,
+                              check=False)
+        if done.returncode != 0 and path.exists():
+            raise OSError(errno.EBUSY, f"cannot remove {path}: {done.stderr.strip()[-300:]}") from None
