@@ -99,6 +99,10 @@ def _run_parser(sub) -> None:
     r.add_argument("--top-k", type=_count(1), default=RUN.select.top_k, help="candidates re-run by final selection")
     r.add_argument("--reruns", type=_count(0), default=RUN.select.reruns,
                    help="extra seeds per candidate in final selection (0: off)")
+    r.add_argument("--repair-rounds", type=_count(0), default=RUN.repair.rounds,
+                   help="repairs of a failing script within its step, before its idea is judged")
+    r.add_argument("--late-stage", type=float, default=RUN.late_stage, metavar="SHARE",
+                   help="share of the budget after which gradient steps blend the best candidates (1: never)")
     r.add_argument("--seed", type=int, default=RUN.seed)
     r.add_argument("--out", default="runs", help="parent folder of run folders")
     r.add_argument("--metric", help="task metric when the folder has no task.toml")
@@ -200,6 +204,7 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
             max_tokens=args.max_tokens, max_dollars=args.max_dollars,
             prices={**RunConfig().prices, **parse_prices(args.price)},
             tree={"policy": args.tree_policy}, select={"top_k": args.top_k, "reruns": args.reruns},
+            repair={"rounds": args.repair_rounds}, late_stage=args.late_stage,
             review=args.review)
         if config.max_dollars and spec.model and config.price_of(spec.model) is None:
             raise ValueError(f"--max-dollars needs a price for {spec.model!r}: pass --price NAME=IN,OUT")

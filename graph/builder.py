@@ -11,7 +11,7 @@ import math
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
-from gome.graph.trace import NODES_PER_STEP, build_trace_graph
+from gome.graph.trace import NODES_PER_REPAIR, NODES_PER_STEP, build_trace_graph
 from gome.nodes.finalize import finalize
 from gome.nodes.prepare import prepare
 from gome.nodes.runtime import located
@@ -25,13 +25,15 @@ def fan_out(state: GomeState) -> list[Send]:
     """One Send per trace; each carries its own share of the step budget."""
     cfg = RunConfig.model_validate(state["config"])
     shared = {k: state[k] for k in ("run_dir", "run_id", "task", "config", "deadline")}
+    shared["challenges"] = state.get("challenges") or []
     start = {"step": 0, "mode_now": cfg.start_mode(), "mode_steps": 0, "since_improvement": 0}
     return [Send("trace", {**shared, **start, "trace": i, "budget": cfg.steps_for_trace(i)}) for i in range(cfg.traces)]
 
 
 def recursion_limit(config: RunConfig) -> int:
-    """Enough supersteps for every step of the longest trace plus the fixed nodes, and no more."""
-    return NODES_PER_STEP * math.ceil(config.steps / config.traces) + 20
+    """Enough supersteps for every step of the longest trace (with every repair) plus the fixed nodes."""
+    per_step = NODES_PER_STEP + NODES_PER_REPAIR * config.repair.rounds
+    return per_step * math.ceil(config.steps / config.traces) + 20
 
 
 def build_graph(checkpointer=None, store=None):

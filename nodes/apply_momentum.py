@@ -10,16 +10,33 @@ from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
 from gome.nodes import memory
-from gome.nodes.prompts import APPLY_MOMENTUM, CODE_CHARS, STEP_MEANING, clip, script_rules, system, task_brief
-from gome.nodes.runtime import config_of, folder_of, llm, store_of
+from gome.nodes.prompts import APPLY_MOMENTUM, BLEND, CODE_CHARS, STEP_MEANING, clip, script_rules, system, task_brief
+from gome.nodes.runtime import config_of, folder_of, llm, store_of, task_of
 from gome.nodes.scripts import announce, save_script, sibling_note
+from gome.nodes.template import blend_template
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
 from gome.tools.run.folder import experiment_id
 
 
+def blend(state: TraceState, runtime: Runtime[GomeContext] | None) -> dict:
+    """The late stage's step: a script that blends the chosen candidates' predictions, from a complete template."""
+    cfg, gradient, ids = config_of(state), state["gradient"], state["gradient"]["blend"]
+    caller = llm(state, runtime, "apply-momentum")
+    code = caller.write_script([system(state), HumanMessage(BLEND.format(
+        brief=task_brief(state), rules=script_rules(state), candidates=", ".join(ids),
+        template=blend_template(task_of(state), ids)))])
+    exp_id = experiment_id(state["trace"], state.get("step", 0), cfg.traces)
+    pending = save_script(state["run_dir"], exp_id, code, parent=ids[0], plan={"kind": "blend", "gradient": gradient},
+                          errors=caller.errors)
+    announce(runtime, state, pending)
+    return {"pending": pending, "attempt": 0, "usage": caller.usage}
+
+
 def apply_momentum(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> dict:
     cfg, gradient, best, last = config_of(state), state["gradient"], state.get("best"), state.get("last") or {}
+    if gradient.get("blend"):
+        return blend(state, runtime)
     run, h = folder_of(state), gradient["hypothesis"]
     momentum = memory.rank(memory.recall(store_of(runtime), state["run_id"]), cfg.memory_top_m)
     avoid = [f for f in state.get("feedback", []) if not f["accepted"] and f["hypothesis"] not in ("draft", None)]
@@ -42,4 +59,4 @@ def apply_momentum(state: TraceState, runtime: Runtime[GomeContext] | None = Non
             "avoid": [f["hypothesis"] for f in avoid[-4:]], "base": base_id}
     pending = save_script(state["run_dir"], exp_id, code, parent=base_id, plan=plan, errors=caller.errors)
     announce(runtime, state, pending)
-    return {"pending": pending, "usage": caller.usage}
+    return {"pending": pending, "attempt": 0, "usage": caller.usage}

@@ -8,7 +8,7 @@ import time
 from langgraph.runtime import Runtime
 
 from gome.nodes import memory
-from gome.nodes.judge import decide, gain, is_buggy
+from gome.nodes.judge import decide, gain, is_buggy, verdict
 from gome.nodes.policy import choose_mode, stop_reason
 from gome.nodes.runtime import config_of, emit, folder_of, store_of, task_of
 from gome.state.context import GomeContext
@@ -22,8 +22,9 @@ def checkpoint(state: TraceState, runtime: Runtime[GomeContext] | None = None) -
     cfg, run = config_of(state), folder_of(state)
     best, step, trace = state.get("best"), state.get("step", 0), state["trace"]
     mode = state.get("mode_now") or cfg.start_mode()
-    gradient = state.get("gradient") if pending.get("kind") == "update" else None
+    gradient = state.get("gradient") if pending.get("kind") in ("update", "blend") else None
     accepted, reason = decide(last, diagnosis, best, task.direction, mode)
+    buggy = is_buggy(last, diagnosis, mode)
     exp = Experiment(
         id=last["id"], trace=trace, step=step, parent=pending.get("parent"), status=last["status"],
         runtime_s=last.get("runtime_s", 0.0), score=last.get("score"), score_source=last.get("score_source"),
@@ -33,7 +34,8 @@ def checkpoint(state: TraceState, runtime: Runtime[GomeContext] | None = None) -
         diagnosis_source=diagnosis.get("source"), accepted=accepted, decision=reason, mode=mode,
         intent=pending.get("kind", "draft"), finished_at=time.time(),
         hypothesis=gradient["hypothesis"]["change"] if gradient else pending.get("kind"),
-        buggy=is_buggy(last, diagnosis, mode))
+        verdict=verdict(pending.get("kind", "draft"), accepted, buggy), attempts=state.get("attempt", 0) + 1,
+        buggy=buggy)
     ref = BestRef(id=exp.id, trace=trace, step=step, score=exp.score, score_source=exp.score_source,
                   submission_valid=exp.submission_valid, status=exp.status)
     update: dict = {"step": step + 1, "gradient": None,
@@ -50,7 +52,8 @@ def checkpoint(state: TraceState, runtime: Runtime[GomeContext] | None = None) -
                 created_at=exp.finished_at))
 
     update["feedback"] = [Feedback(step=step, id=exp.id, hypothesis=exp.hypothesis, status=exp.status,
-                                   score=exp.score, accepted=accepted, reason=reason[:300], mode=mode)]
+                                   score=exp.score, accepted=accepted, reason=reason[:300], mode=mode,
+                                   verdict=exp.verdict)]
     ledger = Ledger.of(run.path("usage.jsonl"))
     update["spent"] = {"tokens": ledger.tokens(), "dollars": round(ledger.dollars(cfg.prices)[0], 6)}
     after = {**state, **update, "feedback": [*state.get("feedback", []), *update["feedback"]], "mode_now": mode}
@@ -71,5 +74,6 @@ def checkpoint(state: TraceState, runtime: Runtime[GomeContext] | None = None) -
                    "mode": mode, "intent": exp.intent, "status": exp.status, "score": exp.score,
                    "score_source": exp.score_source, "accepted": accepted, "improved_best": exp.improved_best,
                    "best": (new_best or {}).get("score"), "runtime_s": exp.runtime_s, "hypothesis": exp.hypothesis,
-                   "reason": reason, "switch": exp.switch, "spent": update["spent"]})
+                   "reason": reason, "switch": exp.switch, "spent": update["spent"], "attempts": exp.attempts,
+                   "verdict": exp.verdict})
     return update

@@ -1,6 +1,10 @@
-"""compute-gradient: from the diagnosis and the trace's recent feedback, propose scored hypotheses, pick one.
+"""compute-gradient: propose scored hypotheses, drop those that repeat a refuted change, pick one.
 
-The chosen hypothesis is the gradient: a direction (one focused, testable change) and a step size.
+The chosen hypothesis is the gradient: a direction (one focused, testable change) and a step size. The proposer
+sees the task (a digest of its description and data, and its challenges), the last diagnosis and the change it
+tested, the success memory of every trace (momentum steers the direction, not only the writing), the changes that
+were refuted, and those whose implementation failed (untested: not refuted). Late in the budget the gradient is a
+blend of the run's best candidates, as in the paper's late stage.
 """
 
 from __future__ import annotations
@@ -10,11 +14,18 @@ import json
 from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
-from gome.nodes.prompts import CODE_CHARS, COMPUTE_GRADIENT, clip, system
-from gome.nodes.runtime import folder_of, llm, task_of
+from gome.nodes import memory
+from gome.nodes.judge import working
+from gome.nodes.policy import late_stage
+from gome.nodes.prompts import CODE_CHARS, COMPUTE_GRADIENT, DROPPED, clip, system, task_digest
+from gome.nodes.runtime import config_of, folder_of, llm, store_of, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
-from gome.state.records import Gradient, Hypothesis, HypothesisSet
+from gome.state.journal import Journal
+from gome.state.records import Experiment, Gradient, Hypothesis, HypothesisSet
+
+IDEAS_SHOWN = 8  # refuted and untested changes listed (the most recent)
+BLEND_SIZE = 3  # candidates a late-stage blend takes
 
 
 def choose(hypotheses: list[Hypothesis], failed: bool) -> Hypothesis:
@@ -32,22 +43,72 @@ def fallback_gradient(failed: bool) -> Gradient:
     return Gradient(hypothesis=h, source="fallback")
 
 
+def ideas(journal: Journal, verdict: str) -> list[Experiment]:
+    """The run's gradient steps (every trace) whose hypothesis got this verdict, most recent last."""
+    return [e for e in journal if e.verdict == verdict and e.gradient is not None][-IDEAS_SHOWN:]
+
+
+def repeats(h: Hypothesis, refuted: list[Experiment]) -> bool:
+    return any(memory.similar(h.change, h.component, e.gradient.hypothesis.change, e.gradient.hypothesis.component)
+               for e in refuted)
+
+
+def blend_gradient(journal: Journal, direction: str) -> Gradient | None:
+    """The late stage's step: blend the best working candidates of the run, unless that very set was blended."""
+    ids = [e.id for e in journal.ranked(direction) if not e.buggy][:BLEND_SIZE]
+    done = {tuple(e.gradient.blend) for e in journal if e.gradient is not None and e.gradient.blend}
+    if len(ids) < 2 or tuple(ids) in done:
+        return None
+    h = Hypothesis(change=f"Blend the predictions of the run's best candidates {', '.join(ids)}",
+                   component="ensembling", rationale="late stage: a blend of different models is usually better "
+                   "than the best of them", step_size="rewrite", impact=4, confidence=4, novelty=3, cost=1)
+    return Gradient(hypothesis=h, source="late-stage", blend=ids)
+
+
+def _lines(items: list[str]) -> str:
+    return "\n".join(items) or "- none yet"
+
+
 def compute_gradient(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> dict:
-    task, last, best = task_of(state), state["last"], state.get("best")
-    failed = not (last["status"] == "ok" and last.get("submission_valid") and last.get("score") is not None)
-    base_id = best["id"] if best else last["id"]
-    code = folder_of(state).experiment(base_id).read_code() or "(no script yet)"
+    task, last, best, cfg, run = task_of(state), state["last"], state.get("best"), config_of(state), folder_of(state)
+    journal = run.journal()
+    if late_stage(state) and (gradient := blend_gradient(journal, task.direction)):
+        return {"gradient": gradient.model_dump(mode="json")}
+    failed = not working(last)
+    code = run.experiment(best["id"] if best else last["id"]).read_code() or "(no script yet)"
     diagnosis = {k: v for k, v in (state.get("diagnosis") or {}).items() if k != "source"}
-    feedback = "\n".join(
-        f"- step {f['step']}: {f['hypothesis']} -> {f['status']}, score {f['score']}, "
-        f"{'accepted' if f['accepted'] else 'rejected'} ({f['reason']})" for f in state.get("feedback", [])) or "none"
+    refuted = ideas(journal, "refuted")
+    fields = dict(
+        digest=task_digest(state), code=clip(code, CODE_CHARS),
+        hypothesis=(state.get("feedback") or [{}])[-1].get("hypothesis") or "none yet",
+        verdict=diagnosis.get("hypothesis_verdict", "untested"), diagnosis=json.dumps(diagnosis, indent=1),
+        memory=_lines([f"- {m['change']} ({m['component']}; accepted {m['times']}x"
+                       + (f", gain {m['gain']:.4g}" if m.get("gain") is not None else "") + ")"
+                       for m in memory.rank(memory.recall(store_of(runtime), state["run_id"]), cfg.memory_top_m)]),
+        refuted=_lines([f"- {e.gradient.hypothesis.change} ({e.gradient.hypothesis.component}; {e.decision[:120]})"
+                        for e in refuted]),
+        untested=_lines([f"- {e.gradient.hypothesis.change} ({e.gradient.hypothesis.component})"
+                         for e in ideas(journal, "untested")]),
+        feedback="\n".join(f"- step {f['step']}: {f['hypothesis']} -> {f['status']}, score {f['score']}, "
+                           f"{'accepted' if f['accepted'] else 'rejected'} ({f['reason']})"
+                           for f in state.get("feedback", [])) or "none")
     caller = llm(state, runtime, "compute-gradient")
-    proposal = caller.decide(HypothesisSet, [system(state), HumanMessage(COMPUTE_GRADIENT.format(
-        task_name=task.name, metric=task.metric, direction=task.direction, code=clip(code, CODE_CHARS),
-        diagnosis=json.dumps(diagnosis, indent=1), feedback=feedback))])
-    if proposal is None:
-        gradient = fallback_gradient(failed)
+    dropped: list[str] = []
+    kept: list[Hypothesis] = []
+    for _ in range(2):  # a second ask, told which proposals were dropped, when every one repeated a refutation
+        note = DROPPED.format(dropped="\n".join(f"- {d}" for d in dropped)) if dropped else ""
+        proposal = caller.decide(HypothesisSet, [system(state), HumanMessage(COMPUTE_GRADIENT.format(
+            **fields, dropped=note))])
+        if proposal is None:
+            break
+        kept = [h for h in proposal.hypotheses if not repeats(h, refuted)]
+        dropped += [h.change for h in proposal.hypotheses if repeats(h, refuted)]
+        if kept:
+            break
+    if kept:
+        chosen = choose(kept, failed)
+        gradient = Gradient(hypothesis=chosen, alternatives=[h.change for h in kept if h is not chosen],
+                            dropped=dropped)
     else:
-        chosen = choose(proposal.hypotheses, failed)
-        gradient = Gradient(hypothesis=chosen, alternatives=[h.change for h in proposal.hypotheses if h is not chosen])
+        gradient = fallback_gradient(failed).model_copy(update={"dropped": dropped})
     return {"gradient": gradient.model_dump(mode="json"), "usage": caller.usage}

@@ -7,7 +7,9 @@ import difflib
 from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
-from gome.nodes.prompts import CODE_CHARS, DIAGNOSE, LOG_CHARS, clip, system
+from gome.nodes.judge import working
+from gome.nodes.prompts import CODE_CHARS, DIAGNOSE, LOG_CHARS, clip, system, task_digest
+from gome.nodes.repair import implements
 from gome.nodes.runtime import folder_of, llm, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import BestRef, DiagnosisRecord, RunSummary, TraceState
@@ -26,11 +28,17 @@ def fallback_diagnosis(last: RunSummary, best: BestRef | None, direction: str) -
     better = bool(ran and beats(last, best, direction))
     return Diagnosis(outcome="ran" if ran else OUTCOME.get(last["status"], "bug"),
                      summary=f"status {last['status']}: {last.get('detail', '')}"[:800], problems=problems,
-                     accept=better, reason="harness score beats the best" if better else "not better or failed")
+                     accept=better, reason="harness score beats the best" if better else "not better or failed",
+                     hypothesis_verdict="confirmed" if better else "refuted" if ran else "untested")
 
 
 def _record(diag: Diagnosis, source: str) -> DiagnosisRecord:
     return DiagnosisRecord(source=source, **diag.model_dump())
+
+
+def _untested_if_failed(diag: Diagnosis, last: RunSummary) -> Diagnosis:
+    """A change whose implementation failed was not tested, whatever the model says."""
+    return diag if working(last) else diag.model_copy(update={"hypothesis_verdict": "untested"})
 
 
 def diagnose(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> dict:
@@ -54,9 +62,12 @@ def diagnose(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> 
                                               code.splitlines(True)[:DIFF_LINES], "best.py", "this.py"))
                  or "(identical)", CODE_CHARS // 2))
     caller = llm(state, runtime, "diagnose")
+    attempts = state.get("attempt", 0) + 1
     prompt = DIAGNOSE.format(
-        task_name=task.name, metric=task.metric, direction=task.direction, code=clip(code, CODE_CHARS), diff=diff,
-        status=last["status"], detail=last.get("detail", ""), runtime=last.get("runtime_s", 0.0),
+        digest=task_digest(state), submission_file=task.submission_file, hypothesis=implements(state),
+        code=clip(code, CODE_CHARS), diff=diff, status=last["status"], detail=last.get("detail", ""),
+        runtime=last.get("runtime_s", 0.0),
+        attempts=f"{attempts} attempt(s), {attempts - 1} repair(s)" if attempts > 1 else "first attempt",
         score=_score_text(last), val_error=last.get("val_error") or "none",
         submission="valid" if last.get("submission_valid") else f"INVALID: {last.get('submission_error')}",
         best=_score_text(best) if best else "none yet", stdout=_tail(folder.read_log("stdout")),
@@ -65,7 +76,7 @@ def diagnose(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> 
     source = "llm"
     if diag is None:
         diag, source = fallback_diagnosis(last, best, task.direction), "fallback"
-    record = _record(diag, source)
+    record = _record(_untested_if_failed(diag, last), source)
     folder.write("diagnosis", {**record, "llm_errors": caller.errors[-3:]})
     return {"diagnosis": record, "usage": caller.usage}
 

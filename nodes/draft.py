@@ -19,9 +19,9 @@ def draft(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> dic
     caller = llm(state, runtime, "draft")
     code = caller.write_script([system(state), HumanMessage(DRAFT.format(
         brief=task_brief(state), rules=script_rules(state), siblings=sibling_note(runtime, state),
-        template=baseline_template(task_of(state))))])
+        template=baseline_template(task_of(state), cfg.repair.debug_rows)))])
     exp_id = experiment_id(state["trace"], state.get("step", 0), cfg.traces)
     pending = save_script(state["run_dir"], exp_id, code, parent=None, plan={"kind": "draft"},
                           errors=caller.errors)
     announce(runtime, state, pending)
-    return {"pending": pending, "usage": caller.usage}
+    return {"pending": pending, "attempt": 0, "usage": caller.usage}

@@ -1,4 +1,9 @@
-"""execute: run the pending script in the sandbox, then let the harness (not the script) score it."""
+"""execute: run the pending script in the sandbox, then let the harness (not the script) score it.
+
+Implement, then judge: before anything runs, every import is resolved in the sandbox (a wrong one is a failed
+attempt in seconds); on a big train set the script first runs on a sample (GOME_DEBUG=1), then in full. A failed
+attempt is kept (attempts/<k>/) and, while repairs remain, routed to repair instead of being judged.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,17 @@ import time
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
+from gome.nodes.judge import working
 from gome.nodes.runtime import config_of, emit, executor, folder_of, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import PendingScript, RunSummary, TraceState
-from gome.tools.run.experiment import run_and_score
-from gome.tools.run.folder import MAX_CODE_BYTES, ExperimentFolder
+from gome.state.records import RunConfig, Task
+from gome.tools.files import copy_file
+from gome.tools.run.experiment import run_and_score, run_probe
+from gome.tools.run.folder import MAX_CODE_BYTES, ExperimentFolder, RunFolder
+from gome.tools.sandbox.environment import check_imports
 from gome.tools.sandbox.executor import Limits
+from gome.tools.task.submission import VAL_PREDICTIONS, output_caps
 
 
 def review(pending: PendingScript, folder: ExperimentFolder, state: dict) -> PendingScript:
@@ -35,10 +45,26 @@ def review(pending: PendingScript, folder: ExperimentFolder, state: dict) -> Pen
     return pending
 
 
+def static_problems(runtime, run: RunFolder, folder: ExperimentFolder) -> list[str]:
+    """Imports of the script that do not resolve in the sandbox (asked of the sandbox's own Python)."""
+    return check_imports(folder.read_code() or "", lambda code: run_probe(
+        executor(runtime), run.check_folder("imports"), code, run.input, timeout_s=120))
+
+
+def blend_inputs(run: RunFolder, folder: ExperimentFolder, task: Task, ids: list[str]) -> None:
+    """Copies of the blended experiments' predictions, for the script to read (read-only) as its candidates."""
+    caps = output_caps(task)
+    for exp_id in ids:
+        src, dest = run.experiment(exp_id), folder.candidates / exp_id
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in (VAL_PREDICTIONS, task.submission_file):
+            copy_file(src.output(name), dest / name, caps[name])
+
+
 def execute(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> dict:
-    pending, task, cfg = state["pending"], task_of(state), config_of(state)
-    folder = folder_of(state).experiment(pending["id"])
-    if cfg.review and pending.get("has_script"):
+    pending, task, cfg, run = state["pending"], task_of(state), config_of(state), folder_of(state)
+    folder, attempt = run.experiment(pending["id"]), state.get("attempt", 0)
+    if cfg.review and pending.get("has_script") and attempt == 0:
         pending = review(pending, folder, state)
     if not pending.get("has_script"):
         last = RunSummary(id=pending["id"], status="no_script", runtime_s=0.0, score=None, score_source=None,
@@ -48,8 +74,33 @@ def execute(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> d
 
     emit(runtime, {"event": "step_started", "trace": state["trace"], "step": state.get("step", 0) + 1,
                    "budget": state.get("budget"), "id": pending["id"], "intent": pending.get("kind"),
-                   "mode": state.get("mode_now")})
-    limits = Limits.of(cfg, state.get("deadline", time.time() + cfg.script_timeout_s) - time.time())
-    last, _ = run_and_score(executor(runtime), folder, task, limits, env={"GOME_SEED": str(cfg.seed)})
+                   "mode": state.get("mode_now"), "attempt": attempt})
+    last = attempt_run(state, runtime, run, folder, task, cfg, pending)
     folder.write("result", last)
+    if not working(last):
+        folder.archive_attempt(attempt, last)
     return {"last": last}
+
+
+def attempt_run(state: dict, runtime, run: RunFolder, folder: ExperimentFolder, task: Task, cfg: RunConfig,
+                pending: PendingScript) -> RunSummary:
+    """One attempt: the import check, a run on a sample when train is big, then the full run."""
+    if cfg.repair.static_check and (problems := static_problems(runtime, run, folder)):
+        return RunSummary(id=pending["id"], status="error", runtime_s=0.0, score=None, score_source=None,
+                          val_error=None, submission_valid=False, phase="static",
+                          detail="imports that do not resolve in the sandbox: " + "; ".join(problems)[:1500])
+    candidates = None
+    if pending.get("kind") == "blend":
+        blend_inputs(run, folder, task, (state.get("gradient") or {}).get("blend") or [])
+        candidates = folder.candidates
+    env = {"GOME_SEED": str(cfg.seed)}
+    deadline = state.get("deadline", time.time() + cfg.script_timeout_s)
+    if cfg.repair.debug_rows and task.train_rows > 2 * cfg.repair.debug_rows:
+        limits = Limits.of(cfg, min(deadline - time.time(), max(60.0, cfg.script_timeout_s / 10)))
+        last, _ = run_and_score(executor(runtime), folder, task, limits, env, debug=True, candidates=candidates)
+        if not working(last, debug=True):
+            return RunSummary(**{**last, "phase": "debug", "detail": f"on a sample (GOME_DEBUG=1): {last['detail']}"})
+    last, _ = run_and_score(executor(runtime), folder, task, Limits.of(cfg, deadline - time.time()), env,
+                            candidates=candidates)
+    return RunSummary(**last, phase="full")
+

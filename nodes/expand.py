@@ -88,4 +88,4 @@ def expand(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> di
     pending = save_script(state["run_dir"], exp_id, code, parent=node.id if node else None,
                           plan={"kind": intent, "tree_policy": cfg.tree.policy}, errors=caller.errors)
     announce(runtime, state, pending)
-    return {"pending": pending, "usage": caller.usage}
+    return {"pending": pending, "attempt": 0, "usage": caller.usage}

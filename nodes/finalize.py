@@ -19,7 +19,7 @@ log = logging.getLogger("gome")
 
 def finalize(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> dict:
     run, task, selected = folder_of(state), task_of(state), state.get("selected")
-    usage: dict = {}
+    usage: dict = dict(state.get("usage") or {})  # prepare's, then each trace's
     for r in state.get("trace_results", []):
         usage = add_usage(usage, r.get("usage"))
     stops = sorted({r.get("stop_reason") or "?" for r in state.get("trace_results", [])})

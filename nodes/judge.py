@@ -7,12 +7,27 @@ from gome.state.graph_state import BestRef, DiagnosisRecord, RunSummary
 from gome.state.journal import beats
 
 
+def working(last: RunSummary, debug: bool = False) -> bool:
+    """It ran and wrote a valid submission with a score (a run on a sample: well-formed held-out predictions)."""
+    ok = last["status"] == "ok" and last.get("submission_valid")
+    return bool(ok and (last.get("val_error") is None if debug else last.get("score") is not None))
+
+
 def is_buggy(last: RunSummary, diagnosis: DiagnosisRecord, mode: str = "gradient") -> bool:
     """Did the run fail to write valid, scored outputs? In tree mode a diagnosis of "bug" that names a problem
     also counts (AIDE's review); a bare "bug" on a run the harness saw succeed does not (a small model copies the
     field's description, "the script crashed", onto working runs). In gradient mode the harness's facts win."""
-    failed = last["status"] != "ok" or not last.get("submission_valid") or last.get("score") is None
-    return failed or (mode == "tree" and diagnosis.get("outcome") == "bug" and bool(diagnosis.get("problems")))
+    return not working(last) or (mode == "tree" and diagnosis.get("outcome") == "bug"
+                                 and bool(diagnosis.get("problems")))
+
+
+def verdict(intent: str, accepted: bool, buggy: bool) -> str | None:
+    """What the step says of the hypothesis it implemented: untested when the implementation failed (even after
+    its repairs; the idea was never tried), confirmed when it was accepted, refuted when it ran and did not help.
+    Drafts and tree steps test no hypothesis."""
+    if intent not in ("update", "blend"):
+        return None
+    return "untested" if buggy else "confirmed" if accepted else "refuted"
 
 
 def decide(last: RunSummary, diagnosis: DiagnosisRecord, best: BestRef | None, direction: str,

@@ -33,6 +33,13 @@ def words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if len(w) > 2}
 
 
+def similar(a: str, a_component: str, b: str, b_component: str) -> bool:
+    """The same idea: one component, and most of their words in common."""
+    wa, wb = words(a), words(b)
+    union = wa | wb
+    return a_component == b_component and bool(union) and len(wa & wb) / len(union) >= SIMILAR
+
+
 def rank(entries: list[MemoryEntry], top_m: int) -> list[dict]:
     """Group similar accepted changes and rank groups by recency-decayed, gain-scaled weight; keep top m."""
     entries = sorted(entries, key=lambda e: e.created_at, reverse=True)
@@ -41,18 +48,18 @@ def rank(entries: list[MemoryEntry], top_m: int) -> list[dict]:
     groups: list[dict] = []
     for age, e in enumerate(entries):
         weight = DECAY ** age * (0.5 + 0.5 * (max(e.gain, 0) / scale if e.gain is not None else 0.5))
-        these = words(e.change)
         for g in groups:
-            union = these | g["words"]
-            if g["component"] == e.component and union and len(these & g["words"]) / len(union) >= SIMILAR:
+            if similar(e.change, e.component, g["change"], g["component"]):
                 g["weight"] += weight
                 g["times"] += 1
                 break
         else:
             groups.append({"change": e.change, "component": e.component, "weight": weight, "times": 1,
-                           "words": these, "traces": set()})
+                           "traces": set(), "gain": None})
             g = groups[-1]
         g["traces"].add(e.trace)
+        if e.gain is not None:
+            g["gain"] = max(g["gain"] if g["gain"] is not None else e.gain, e.gain)
     groups.sort(key=lambda g: g["weight"], reverse=True)
-    return [{"change": g["change"], "component": g["component"], "times": g["times"],
+    return [{"change": g["change"], "component": g["component"], "times": g["times"], "gain": g["gain"],
              "weight": round(g["weight"], 3), "traces": sorted(g["traces"])} for g in groups[:top_m]]

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import time
 
+from gome.nodes.judge import working
+
+MIN_REPAIR_S = 15  # wall clock a repair needs at least (an LLM call and a run)
+
 
 def stop_reason(state: dict, now: float | None = None) -> str | None:
     """Why this trace must stop now, or None: its steps, the run's wall clock, tokens or dollars are spent."""
@@ -58,3 +62,28 @@ def choose_mode(state: dict) -> tuple[str, str | None]:
     if spread is not None and spread < auto.get("spread_low", 0.005):
         return "gradient", f"tree nodes score alike (relative spread {spread:.2g}): it explores nothing new"
     return current, None
+
+
+def should_repair(state: dict, now: float | None = None) -> bool:
+    """After execute: repair the script (same step) rather than judge it? Only a script that ran and failed,
+    while repairs and wall clock remain; a script the repair could not replace goes to judgement as it is."""
+    last, cfg = state.get("last") or {}, state.get("config", {})
+    if not last or last.get("status") == "no_script" or last.get("repair_error") or working(last):
+        return False
+    if state.get("attempt", 0) >= cfg.get("repair", {}).get("rounds", 3):
+        return False
+    return (now if now is not None else time.time()) < state.get("deadline", float("inf")) - MIN_REPAIR_S
+
+
+def late_stage(state: dict, now: float | None = None) -> bool:
+    """Is this trace past the share of its budget (its steps, with the one about to run, or the search's wall
+    clock) after which its gradient steps blend the run's best candidates?"""
+    cfg = state.get("config", {})
+    share = cfg.get("late_stage", 0.7)
+    if share >= 1:
+        return False
+    steps = (state.get("step", 0) + 1) / max(state.get("budget", 1), 1)
+    search = cfg.get("time_s", 3600.0) * (1 - cfg.get("select", {}).get("reserve", 0.15)
+                                          if cfg.get("select", {}).get("reruns", 2) else 1)
+    left = state.get("deadline", float("inf")) - (now if now is not None else time.time())
+    return steps >= share or (search > 0 and 1 - left / search >= share)

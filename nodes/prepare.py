@@ -1,4 +1,5 @@
-"""prepare: validate the task, lay out the run folder, describe the data once for every prompt."""
+"""prepare: validate the task, lay out the run folder, describe the data and the environment once for every
+prompt, and list the task's challenges (what the proposals of compute-gradient draw on)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,38 @@ import importlib.util
 import time
 from pathlib import Path
 
+from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from gome.nodes.runtime import context_of
+from gome.nodes.prompts import CHALLENGES, SYSTEM, task_brief
+from gome.nodes.runtime import context_of, executor, llm
 from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState
-from gome.state.records import RunConfig
+from gome.state.records import RunConfig, TaskChallenges
+from gome.tools.run.experiment import run_probe
 from gome.tools.run.folder import RunFolder, new_run_dir
+from gome.tools.sandbox.environment import VERSIONS_SCRIPT, describe, parse_answer
 from gome.tools.task.loading import describe_data, load_task
 
-OPTIONAL_PACKAGES = ("numpy", "pandas", "sklearn", "scipy", "torch", "lightgbm", "xgboost", "catboost")
+FALLBACK_PACKAGES = ("numpy", "pandas", "sklearn", "scipy", "torch", "lightgbm", "xgboost", "catboost")
 
 
-def installed_packages() -> str:
-    return ", ".join(p for p in OPTIONAL_PACKAGES if importlib.util.find_spec(p) is not None)
+def environment(runtime: Runtime[GomeContext] | None, run: RunFolder) -> str:
+    """The ML packages the sandbox's Python has, with versions (asked of the sandbox itself)."""
+    versions = parse_answer(run_probe(executor(runtime), run.check_folder("environment"), VERSIONS_SCRIPT,
+                                      run.input, timeout_s=60))
+    if versions is None:  # the probe could not run: what this interpreter has, without versions
+        return ", ".join(p for p in FALLBACK_PACKAGES if importlib.util.find_spec(p) is not None)
+    run.write("environment", versions)
+    return describe(versions)
+
+
+def challenges(state: dict, runtime: Runtime[GomeContext] | None) -> tuple[list[dict], dict]:
+    """The task's challenges from one LLM call ([] when the model cannot answer: the run goes on)."""
+    caller = llm(state, runtime, "prepare")
+    found = caller.decide(TaskChallenges, [SystemMessage(SYSTEM), HumanMessage(CHALLENGES.format(
+        brief=task_brief(state)))])
+    return ([c.model_dump() for c in found.challenges] if found else []), caller.usage
 
 
 def prepare(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> dict:
@@ -28,18 +47,22 @@ def prepare(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> di
     task = load_task(state["task_dir"], state.get("task_overrides"))
     run_dir = Path(state.get("run_dir") or new_run_dir(state.get("out") or "runs", task.name))
     run_dir.mkdir(parents=True, exist_ok=True)
-    folder = RunFolder(run_dir)
-    folder.copy_input(task.data_dir)
-    folder.write_schema(describe_data(task, folder.input) +
-                        f"\n- installed Python packages: {installed_packages()}\n")
-    existing = folder.read("run", {})
+    run = RunFolder(run_dir)
+    run.copy_input(task.data_dir)
+    run.write_schema(describe_data(task, run.input) +
+                     f"\n- installed Python packages (import only these): {environment(runtime, run)}\n")
+    existing = run.read("run", {})
     started = existing.get("started_at") or time.time()
     run_id = existing.get("run_id") or run_dir.name
-    folder.write("task", task.model_dump())
-    folder.update_run_json(run_id=run_id, task=task.name, task_dir=str(state["task_dir"]), metric=task.metric,
-                           direction=task.direction, config=config.model_dump(mode="json"), status="running",
-                           started_at=started)
+    run.write("task", task.model_dump())
+    run.update_run_json(run_id=run_id, task=task.name, task_dir=str(state["task_dir"]), metric=task.metric,
+                        direction=task.direction, config=config.model_dump(mode="json"), status="running",
+                        started_at=started)
     # The description can be long: prompts read it from the run folder, state keeps the rest of the task.
-    return {"task": task.model_dump(mode="json", exclude={"description"}), "config": config.model_dump(mode="json"),
-            "run_dir": str(run_dir), "run_id": run_id, "started_at": started,
-            "deadline": started + config.search_time()}
+    update = {"task": task.model_dump(mode="json", exclude={"description"}), "config": config.model_dump(mode="json"),
+              "run_dir": str(run_dir), "run_id": run_id, "started_at": started,
+              "deadline": started + config.search_time(), "challenges": [], "usage": {}}
+    if config.challenges:
+        update["challenges"], update["usage"] = challenges({**state, **update, "trace": None}, runtime)
+        run.write("challenges", {"challenges": update["challenges"]})
+    return update

@@ -14,6 +14,8 @@ from gome.nodes.runtime import config_of, folder_of, task_of
 from gome.nodes.template import format_rule, skeleton
 
 DESCRIPTION_CHARS = 6000
+DIGEST_CHARS = 1500
+SCHEMA_CHARS = 2500
 CODE_CHARS = 16000
 LOG_CHARS = 3000
 
@@ -43,6 +45,16 @@ def task_brief(state: dict) -> str:
             f"# Data\n{folder.schema()}")
 
 
+def task_digest(state: dict) -> str:
+    """A bounded brief for the reasoning nodes (diagnose, compute-gradient): the description's opening, the data
+    schema, and the task's challenges."""
+    task, folder = task_of(state), folder_of(state)
+    challenges = "\n".join(f"- {c['name']} ({c['component']}): {c['detail']}" for c in state.get("challenges") or [])
+    return (f"{task.name}: metric {task.metric} ({task.direction}).\n{clip(folder.description(), DIGEST_CHARS)}\n\n"
+            f"## Data\n{clip(folder.schema(), SCHEMA_CHARS)}\n\n## Challenges of this task\n"
+            f"{challenges or '- none listed'}")
+
+
 def script_rules(state: dict) -> str:
     task, cfg = task_of(state), config_of(state)
     budget = min(cfg.script_timeout_s, max(state.get("deadline", time.time() + 3600) - time.time(), 60))
@@ -58,6 +70,8 @@ def script_rules(state: dict) -> str:
   with exactly the columns of the sample submission ({cols}), one row per test id.
 - {format_rule(task)}
 - Print the validation score in a line `validation score: <number>`.
+- When the environment variable GOME_DEBUG is "1" this is a quick first run: use at most {cfg.repair.debug_rows}
+  rows of {task.train_file} and few iterations, and still write both files.
 - It must finish well within {int(budget)} seconds on {cfg.threads} CPU threads (n_jobs={cfg.threads}); no GPU.
 - Use only installed packages (see Data). Take the random seed from the environment,
   `SEED = int(os.environ.get("GOME_SEED", "{cfg.seed}"))`, for every split and model, so a rerun repeats.
@@ -84,8 +98,13 @@ and writes val_predictions.csv and the submission:
 
 # -- diagnose ----------------------------------------------------------------------------------------------------
 DIAGNOSE = """# Task
-{task_name}: metric {metric} ({direction}). Scripts must write val_predictions.csv (held-out rows of train) that the
-harness scores with the metric, and {submission} for the test set.
+{digest}
+
+Scripts must write val_predictions.csv (held-out rows of train) that the harness scores with the metric, and
+{submission_file} for the test set.
+
+# The change under test
+{hypothesis}
 
 # The script that just ran
 ```python
@@ -96,7 +115,7 @@ harness scores with the metric, and {submission} for the test set.
 {diff}
 
 # What happened
-status: {status} ({detail}); runtime {runtime:.1f} s
+status: {status} ({detail}); runtime {runtime:.1f} s; {attempts}
 harness validation score: {score}
 validation problem: {val_error}
 submission check: {submission}
@@ -110,29 +129,54 @@ best score so far: {best}
 
 Diagnose this run. Say what happened (bug, timeout, oom, ran), list the problems you see with evidence from the
 code or logs and the component each lives in, check that the validation matches how the metric scores the test
-set and that no held-out label leaks into training or features, and say whether this run should replace the best
-(accept only a correct, leak-free run that beats it)."""
+set and that no held-out label leaks into training or features, say whether this run should replace the best
+(accept only a correct, leak-free run that beats it), and whether the change under test was confirmed (it
+helped), refuted (it ran and did not help) or untested (its implementation failed)."""
 
 
 # -- compute-gradient --------------------------------------------------------------------------------------------
 COMPUTE_GRADIENT = """# Task
-{task_name}: metric {metric} ({direction}).
+{digest}
 
 # Current base script (the best so far, or the last attempt while none works)
 ```python
 {code}
 ```
 
-# Diagnosis of the last run
+# Diagnosis of the last run (the change it tested: {hypothesis}; verdict: {verdict})
 {diagnosis}
+
+# What worked in this run (every trace, strongest first): build on it
+{memory}
+
+# Refuted: these changes ran and did not help. Do not propose them again
+{refuted}
+
+# Untested: these failed in their implementation, not as ideas; a simpler implementation may retry one
+{untested}
 
 # Recent steps of this trace (oldest first)
 {feedback}
+{dropped}
+Propose 2 to 4 hypotheses for the next step. Each is ONE focused, testable change to the base script that
+addresses a challenge of the task or a problem the diagnosis found, with the component it touches, a step size
+(minimal edit, moderate change, or rewrite) and scores from 1 to 5 for impact, confidence, novelty and cost.
+Change what the model learns (features, model, training, validation), not logging or error handling. If the last
+run failed, the first hypothesis must fix that failure with a minimal edit."""
 
-Propose 2 to 4 hypotheses for the next step. Each is ONE focused, testable change to the base script, with the
-component it touches, a step size (minimal edit, moderate change, or rewrite) and scores from 1 to 5 for impact,
-confidence, novelty and cost. If the last run failed, the first hypothesis must fix that failure with a minimal
-edit. Do not repeat a change that was already rejected."""
+DROPPED = """
+# Dropped: these proposals repeat refuted changes; propose different ones
+{dropped}
+"""
+
+
+# -- challenges (prepare) -----------------------------------------------------------------------------------------
+CHALLENGES = """{brief}
+
+List the 3 to 6 main challenges of this task that a solution must handle, read from the data schema and the
+description: for example class imbalance, high-cardinality categories, text columns, a skewed target, missing
+values, small data, many features, an ordinal target, a metric that needs calibrated probabilities. For each give
+a short name, the evidence in the data, and the component it lives in."""
 
 
 # -- apply-momentum ----------------------------------------------------------------------------------------------
@@ -158,6 +202,41 @@ Avoid, recent changes that did not help:
 {avoid}
 
 Write the new complete script: apply the change at that step size and keep everything else that works."""
+
+BLEND = """{brief}
+
+{rules}
+# Late stage: blend the best candidates of this run
+Candidates (best first): {candidates}
+Their held-out and test predictions are read-only in GOME_CANDIDATES_DIR/<id>/val_predictions.csv and
+submission.csv. This script blends them and already follows every rule; keep it, or improve the blend (rank
+averaging, weights) without fitting anything on the held-out labels:
+```python
+{template}
+```"""
+
+
+# -- repair --------------------------------------------------------------------------------------------------------
+REPAIR = """{brief}
+
+{rules}
+
+# The change this script implements
+{hypothesis}
+
+# The script (it failed; this is repair {attempt} of at most {rounds})
+```python
+{code}
+```
+
+# What went wrong ({phase})
+{error}
+
+# stderr (tail)
+{stderr}
+
+Fix the failure so the script runs and writes a valid val_predictions.csv and {submission_file}. Keep the change it
+implements and change only what the fix needs. Import only the installed packages listed under Data."""
 
 
 # -- expand (tree search) ----------------------------------------------------------------------------------------

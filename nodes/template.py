@@ -27,7 +27,10 @@ def skeleton(task: Task) -> str:
         init = f"oof = np.zeros((len(train), {len(cols)}))"
     else:
         predict = "model.predict_proba(X.iloc[va])[:, 1]" if kind == "probability" else "model.predict(X.iloc[va])"
-        init = "oof = np.zeros(len(train))" if kind != "label" else "oof = np.empty(len(train), dtype=object)"
+        # Labels keep the target's own type: an object array of ints would make sklearn's scorers see "unknown"
+        # targets (and f1_score raise) after val_predictions.csv is written and before the submission is.
+        init = ("oof = np.zeros(len(train))" if kind != "label" else
+                "oof = np.empty(len(train), dtype=y.to_numpy().dtype)")
         frame = f'pd.DataFrame({{"{idc}": train["{idc}"], "{cols[0]}": oof}})'
     target = task.target_columns[0]
     dropped = ", ".join(f'"{c}"' for c in [idc, *task.target_columns])
@@ -50,7 +53,7 @@ def format_rule(task: Task) -> str:
     return "Predict numbers on the target's scale."
 
 
-def baseline_template(task: Task) -> str:
+def baseline_template(task: Task, debug_rows: int = 2000) -> str:
     """A complete script that already follows every rule, for the draft to start from."""
     metric = get_metric(task.metric)
     regression = metric.kind == "regression"
@@ -84,6 +87,8 @@ DATA_DIR = os.environ["GOME_DATA_DIR"]
 SEED = int(os.environ.get("GOME_SEED", "0"))
 train = pd.read_csv(os.path.join(DATA_DIR, "{task.train_file}"))
 test = pd.read_csv(os.path.join(DATA_DIR, "{task.test_file}"))
+if os.environ.get("GOME_DEBUG") == "1":  # a quick first run: the same code on a sample of train
+    train = train.sample(n=min(len(train), {debug_rows}), random_state=SEED).reset_index(drop=True)
 
 # Features: every column but the id and the target; categories one-hot encoded over train and test together.
 full = pd.concat([train.drop(columns=[{dropped}]), test]).drop(columns=["{idc}"])
@@ -99,10 +104,51 @@ def make_model():
 
 
 {chr(10).join(lines)}
-print(f"validation score: {{{score}}}")
+try:  # the script's own view; the harness scores val_predictions.csv itself
+    print(f"validation score: {{{score}}}")
+except Exception as e:
+    print(f"validation score not computed here: {{e}}")
 
 model = make_model()
 model.fit(X, y)
 pred = {predict}
 {write}
+"""
+
+
+def blend_template(task: Task, candidates: list[str]) -> str:
+    """A complete script that blends earlier experiments' predictions (read-only in GOME_CANDIDATES_DIR/<id>/):
+    on the held-out rows every candidate predicted, and on the test set. Probabilities and numbers are averaged,
+    labels put to a vote (ties to the first, best candidate)."""
+    kind, idc, cols = get_metric(task.metric).kind, task.id_column, task.submission_columns
+    combine = ("pd.concat(frames).groupby(level=0, sort=False).agg(lambda v: v.value_counts(sort=False).idxmax())"
+               if kind == "label" else "sum(frames) / len(frames)")
+    return f"""# Approach: blend of experiments {", ".join(candidates)} ({"vote" if kind == "label" else "mean"})
+import os
+import pandas as pd
+
+CANDIDATES_DIR = os.environ["GOME_CANDIDATES_DIR"]
+CANDIDATES = {candidates!r}  # best first
+COLUMNS = {cols!r}
+
+
+def read(candidate, name):
+    frame = pd.read_csv(os.path.join(CANDIDATES_DIR, candidate, name))
+    frame["{idc}"] = frame["{idc}"].astype(str)
+    return frame.set_index("{idc}")[COLUMNS]
+
+
+def blend(name):
+    frames = [read(c, name) for c in CANDIDATES]
+    common = frames[0].index
+    for f in frames[1:]:
+        common = common.intersection(f.index)  # rows every candidate predicted
+    frames = [f.loc[common] for f in frames]
+    return {combine}
+
+
+for name, out in (("val_predictions.csv", "val_predictions.csv"), ("submission.csv", "{task.submission_file}")):
+    blended = blend(name).reset_index().rename(columns={{"index": "{idc}"}})
+    blended.to_csv(out, index=False)
+    print(name, "blended rows:", len(blended))
 """

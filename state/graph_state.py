@@ -61,6 +61,8 @@ class RunSummary(TypedDict, total=False):
     detail: str
     returncode: int | None
     left: list[str]  # files the script left in its folder
+    phase: str  # where it ended: static (the import check), debug (the run on a sample) or full
+    repair_error: str | None  # the repair that should have followed could not get a script
 
 
 class BestRef(TypedDict):
@@ -91,7 +93,9 @@ class GradientRecord(TypedDict, total=False):
 
     hypothesis: HypothesisRecord
     alternatives: list[str]
-    source: str  # llm or fallback
+    source: str  # llm, fallback or late-stage
+    dropped: list[str]  # proposals that repeated a refuted change
+    blend: list[str]  # late stage: the experiments to blend, best first
 
 
 class DiagnosisRecord(TypedDict, total=False):
@@ -104,6 +108,7 @@ class DiagnosisRecord(TypedDict, total=False):
     leakage: bool
     accept: bool
     reason: str
+    hypothesis_verdict: str  # confirmed, refuted or untested (the model's view)
     source: str  # llm or fallback
 
 
@@ -118,6 +123,13 @@ class Feedback(TypedDict):
     accepted: bool
     reason: str
     mode: str
+    verdict: str | None  # of the gradient's hypothesis: confirmed, refuted, untested
+
+
+class Challenge(TypedDict):
+    name: str
+    detail: str
+    component: str
 
 
 class TraceResult(TypedDict):
@@ -142,6 +154,8 @@ class GomeState(GomeInput, total=False):
     started_at: float
     deadline: float  # end of search: the rest of the wall clock is kept for select
     trace_results: Annotated[list[TraceResult], operator.add]
+    challenges: list[Challenge]  # the task's own challenges, listed once at prepare (at most 6)
+    usage: Annotated[dict[str, float], add_usage]  # prepare's LLM use (each trace's is in its result)
     selected: BestRef | None
     status: str
     message: str
@@ -164,7 +178,9 @@ class TraceState(TypedDict, total=False):
     deadline: float
     budget: int  # experiments this trace may run
     step: int  # experiments this trace has finished
+    challenges: list[Challenge]
     pending: PendingScript | None
+    attempt: int  # repairs so far of the pending experiment's script
     last: RunSummary | None
     best: BestRef | None  # this trace's best
     diagnosis: DiagnosisRecord | None

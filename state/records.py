@@ -75,6 +75,15 @@ class AutoConfig(BaseModel):
     spread_low: float = Field(0.005, ge=0, description="relative score spread under which the tree explores nothing")
 
 
+class RepairConfig(BaseModel):
+    """Implement, then judge: a script that fails is repaired inside its step before its idea is judged."""
+
+    rounds: int = Field(3, ge=0, le=10, description="repairs of a failing script within one step")
+    static_check: bool = Field(True, description="parse and resolve every import before a script runs")
+    debug_rows: int = Field(2000, ge=0, description="first run on this many rows (GOME_DEBUG=1) when train is "
+                                                    "more than twice as big; 0: never")
+
+
 class SelectConfig(BaseModel):
     top_k: int = Field(3, ge=1, description="candidates re-run at the end")
     reruns: int = Field(2, ge=0, description="extra seeds each candidate is run with")
@@ -105,6 +114,10 @@ class RunConfig(BaseModel):
     tree: TreeConfig = Field(default_factory=TreeConfig)
     auto: AutoConfig = Field(default_factory=AutoConfig)
     select: SelectConfig = Field(default_factory=SelectConfig)
+    repair: RepairConfig = Field(default_factory=RepairConfig)
+    late_stage: float = Field(0.7, ge=0, le=1, description="share of a trace's steps after which its gradient "
+                                                           "steps blend the run's best candidates (1: never)")
+    challenges: bool = Field(True, description="ask the model for the task's challenges at prepare")
     review: bool = Field(False, description="pause before each new script runs, for a person to approve it")
 
     def steps_for_trace(self, trace: int) -> int:
@@ -145,6 +158,23 @@ class Diagnosis(BaseModel):
     leakage: bool = Field(False, description="validation rows or labels leak into training or features")
     accept: bool = Field(description="this run should replace the best solution so far")
     reason: str = Field("", max_length=600, description="why accept or reject")
+    hypothesis_verdict: Literal["confirmed", "refuted", "untested"] = Field(
+        "untested", description="did the change under test do what it promised: confirmed (it helped), refuted "
+                                "(it ran and did not help), untested (its implementation failed)")
+
+
+class Challenge(BaseModel):
+    """Something about this task a solution must handle (imbalance, text columns, a skewed target...)."""
+
+    name: str = Field(max_length=80, description="a few words, e.g. 'class imbalance'")
+    detail: str = Field("", max_length=300, description="the evidence in the data and what to do about it")
+    component: Component = "data"
+
+
+class TaskChallenges(BaseModel):
+    """What compute-gradient's proposals draw on: the task's own challenges, listed once at prepare."""
+
+    challenges: list[Challenge] = Field(min_length=1, max_length=6)
 
 
 class Hypothesis(BaseModel):
@@ -172,7 +202,9 @@ class Gradient(BaseModel):
 
     hypothesis: Hypothesis
     alternatives: list[str] = Field(default_factory=list)
-    source: Literal["llm", "fallback"] = "llm"
+    source: Literal["llm", "fallback", "late-stage"] = "llm"
+    dropped: list[str] = Field(default_factory=list, description="proposals that repeated a refuted change")
+    blend: list[str] = Field(default_factory=list, description="late stage: the experiments to blend, best first")
 
 
 class MemoryEntry(BaseModel):
@@ -212,6 +244,8 @@ class Experiment(BaseModel):
     mode: StepMode = "gradient"
     intent: str = "draft"  # draft, update (gradient), debug / improve (tree)
     hypothesis: str | None = None  # what the step tried: the gradient's change, or its intent
+    verdict: Literal["confirmed", "refuted", "untested"] | None = None  # of the gradient's hypothesis
+    attempts: int = 1  # script runs in this step: the first, then one per repair
     buggy: bool = False  # it failed to write valid, scored outputs (or, in tree mode, its review says so)
     switch: str | None = None  # why auto mode changed mode after this step
     finished_at: float = 0.0

@@ -67,8 +67,8 @@ for name, target in (("stdout.txt", {str(host_secret)!r}), ("stderr.txt", {str(h
         script(PLAIN_LOGREG), diagnosis("ran", True, "works"), hypotheses(("leave links", "data", "minimal", 3)),
         script(attack), diagnosis("ran", True, "it says it is better"),
         hypotheses(("scale", "features", "moderate", 4)), script(SCALED_LOGREG), diagnosis("ran", True, "better")])
-    final = run_gome(breast_cancer, RunConfig(steps=3, select={"top_k": 2, "reruns": 1}), out=tmp_path / "runs",
-                     chat_model=model)
+    final = run_gome(breast_cancer, RunConfig(steps=3, select={"top_k": 2, "reruns": 1}, repair={"rounds": 0}),
+                     out=tmp_path / "runs", chat_model=model)
     run_dir = Path(final["run_dir"])
     assert final["status"] == "succeeded" and model.remaining == 0
     assert host_secret.read_text() == "HOST-SECRET-7f3a\n" and oct(host_secret.stat().st_mode)[-3:] == "600"

@@ -14,8 +14,8 @@ from tests.fakes.scripts import BUGGY_DRAFT, breast_cancer_replies, diagnosis, h
 
 def test_full_run_improves_fixes_a_bug_and_submits(breast_cancer, tmp_path, capsys):
     model = ScriptedChatModel(replies=breast_cancer_replies())
-    code = main(["run", str(breast_cancer), "--steps", "4", "--time", "10m", "--out", str(tmp_path / "runs")],
-                chat_model=model)
+    code = main(["run", str(breast_cancer), "--steps", "4", "--time", "10m", "--repair-rounds", "0", "--late-stage",
+                 "1", "--out", str(tmp_path / "runs")], chat_model=model)
     out, err = capsys.readouterr()
     assert code == EXIT_OK, err
     assert model.remaining == 0
@@ -49,7 +49,7 @@ def test_full_run_improves_fixes_a_bug_and_submits(breast_cancer, tmp_path, caps
     assert out.strip().splitlines()[-1] == str(submission)
     check_submission(task, submission)
     assert grade(task, submission, breast_cancer / "private/answers.csv") > 0.98
-    assert run["usage"]["llm_calls"] == 11 and run["usage"]["input_tokens"] > 0
+    assert run["usage"]["llm_calls"] == 12 and run["usage"]["input_tokens"] > 0  # 11 scripted + the challenges
 
     # every progress event is kept in the run folder
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
@@ -75,7 +75,8 @@ def test_a_crash_mid_run_keeps_the_work_and_says_where(breast_cancer, tmp_path, 
 
     monkeypatch.setattr(RunFolder, "update_run_json", broken_disk)
     model = ScriptedChatModel(replies=breast_cancer_replies())
-    code = main(["run", str(breast_cancer), "--steps", "4", "--out", str(tmp_path / "runs")], chat_model=model)
+    code = main(["run", str(breast_cancer), "--steps", "4", "--repair-rounds", "0", "--late-stage", "1", "--out",
+                 str(tmp_path / "runs")], chat_model=model)
     assert code == EXIT_NO_SUBMISSION
     assert "the run crashed (OSError: disk full)" in capsys.readouterr().err
     [run_dir] = (tmp_path / "runs").iterdir()
@@ -125,7 +126,8 @@ def test_no_valid_submission_exits_non_zero(breast_cancer, tmp_path, capsys):
              hypotheses(("fix the target name", "data", "minimal", 5)), script(BUGGY_DRAFT),
              diagnosis("bug", False, "crash again")]
     model = ScriptedChatModel(replies=crash)
-    code = main(["run", str(breast_cancer), "--steps", "2", "--out", str(tmp_path / "runs")], chat_model=model)
+    code = main(["run", str(breast_cancer), "--steps", "2", "--repair-rounds", "0", "--out", str(tmp_path / "runs")],
+                chat_model=model)
     assert code == EXIT_NO_SUBMISSION
     assert "no_valid_submission" in capsys.readouterr().err
     [run_dir] = (tmp_path / "runs").iterdir()
@@ -158,7 +160,8 @@ def test_bad_duration_is_refused(capsys):
 def test_search_flags_reach_the_run(breast_cancer, tmp_path, capsys):
     model = ScriptedChatModel(replies=[script(BUGGY_DRAFT), diagnosis("bug", False, "crash")])
     code = main(["run", str(breast_cancer), "--mode", "tree", "--traces", "1", "--tree-policy", "uct", "--steps", "1",
-                 "--max-tokens", "100000", "--price", "scripted=1,2", "--reruns", "0", "--out", str(tmp_path / "runs")],
+                 "--max-tokens", "100000", "--price", "scripted=1,2", "--reruns", "0", "--repair-rounds", "0", "--out",
+                 str(tmp_path / "runs")],
                 chat_model=model)
     assert code == EXIT_NO_SUBMISSION
     [run_dir] = (tmp_path / "runs").iterdir()
@@ -291,8 +294,8 @@ def test_resume_with_an_edit_file_that_is_missing(tmp_path, capsys):
 def test_a_task_name_cannot_move_the_run_folder_out_of_out(breast_cancer, tmp_path):
     _toml(breast_cancer, BASE_TOML + 'name = "../../escape"\n')
     model = ScriptedChatModel(replies=[script(BUGGY_DRAFT), diagnosis("bug", False, "crash")])
-    main(["run", str(breast_cancer), "--steps", "1", "--reruns", "0", "--out", str(tmp_path / "runs")],
-         chat_model=model)
+    main(["run", str(breast_cancer), "--steps", "1", "--reruns", "0", "--repair-rounds", "0", "--out",
+          str(tmp_path / "runs")], chat_model=model)
     [run_dir] = (tmp_path / "runs").iterdir()
     assert "escape" in run_dir.name and ".." not in run_dir.name
     assert not (tmp_path.parent / "escape").exists()

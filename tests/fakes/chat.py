@@ -6,7 +6,8 @@ Replies are scripted in order. A reply is one of:
 - a str: free text (a script in a ```python block, or garbage);
 - an AIMessage: sent back as it is.
 `unsupported` lists structured-output methods the "server" refuses (HTTP 500 before any reply is used), as
-llama.cpp's server refuses json_schema.
+llama.cpp's server refuses json_schema. `standing` answers some decisions by schema name without taking a scripted
+reply: by default prepare's TaskChallenges, so that tests script only the steps they are about.
 
 With parallel traces, `replies` is a dict {trace: [replies]}: each call is routed by the "trace k of K" line
 gome's system prompt carries, so threads cannot steal each other's script. `latency` sleeps per call (the GIL is
@@ -31,6 +32,8 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import RunnableLambda
 from pydantic import ConfigDict, PrivateAttr, ValidationError
 
+from tests.fakes.scripts import CHALLENGES
+
 
 class ServerError(Exception):
     """What an HTTP 500 from the server looks like to the caller."""
@@ -52,11 +55,13 @@ class ScriptedChatModel(BaseChatModel):
 
     replies: list[Any] | dict[int, list[Any]]
     unsupported: set[str] = set()
+    standing: dict[str, Any] = {"TaskChallenges": CHALLENGES}
     model_name: str = "scripted"
     latency: float = 0.0
     _position: dict = PrivateAttr(default_factory=dict)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
     _calls: list = PrivateAttr(default_factory=list)
+    _standing_calls: list = PrivateAttr(default_factory=list)  # prompts answered by `standing`
 
     @property
     def _llm_type(self) -> str:
@@ -115,8 +120,13 @@ class ScriptedChatModel(BaseChatModel):
             if method in self.unsupported:
                 raise ServerError(f"Error code: 500 - {{'error': '{method} is not supported by this server'}}")
             messages = value.to_messages() if isinstance(value, PromptValue) else list(value)
-            raw = self._message(self._take(messages, method, schema.__name__), messages,
-                                tool=schema.__name__ if method == "function_calling" else None)
+            if schema.__name__ in self.standing:
+                reply = self.standing[schema.__name__]
+                with self._lock:
+                    self._standing_calls.append("\n".join(str(m.content) for m in messages))
+            else:
+                reply = self._take(messages, method, schema.__name__)
+            raw = self._message(reply, messages, tool=schema.__name__ if method == "function_calling" else None)
             parsed, error = None, None
             try:
                 if method == "function_calling":

@@ -30,6 +30,13 @@ pd.DataFrame({"id": test["id"], TARGET: model.predict_proba(test[features].to_nu
 '''
 
 
+CHALLENGES = {"challenges": [  # what a model lists for a small tabular task
+    {"name": "small data", "detail": "a few hundred rows: cross-validate, keep models simple",
+     "component": "validation"},
+    {"name": "correlated features", "detail": "many size measurements move together", "component": "features"},
+    {"name": "mild class imbalance", "detail": "the target splits about 60/40", "component": "data"}]}
+
+
 def program(approach: str, body: str, footer: bool = True) -> str:
     return f"# Approach: {approach}\n" + HEADER + body + (FOOTER if footer else "")
 

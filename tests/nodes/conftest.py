@@ -10,9 +10,11 @@ from tests.fakes.chat import ScriptedChatModel
 
 @pytest.fixture
 def trace_state(breast_cancer, tmp_path):
-    """A trace's state right after prepare ran for real on the breast-cancer example."""
+    """A trace's state right after prepare ran for real on the breast-cancer example (the model lists the task's
+    challenges; nothing else is asked of it)."""
+    runtime = Runtime(context=GomeContext(chat_model=ScriptedChatModel(replies=[])))
     top = prepare({"task_dir": str(breast_cancer), "run_dir": str(tmp_path / "run"),
-                   "config": RunConfig(steps=4, time_s=600).model_dump(mode="json")})
+                   "config": RunConfig(steps=4, time_s=600).model_dump(mode="json")}, runtime)
     return {**top, "trace": 0, "budget": 4, "step": 0, "feedback": [], "usage": {}, "best": None}
 
 

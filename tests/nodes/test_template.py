@@ -47,7 +47,7 @@ def test_the_draft_template_runs_in_the_sandbox_and_scores(example, tmp_path):
 
     task_dir = shutil.copytree(EXAMPLES / example, tmp_path / example)
     state = prepare({"task_dir": str(task_dir), "run_dir": str(tmp_path / "run"),
-                     "config": RunConfig().model_dump(mode="json")})
+                     "config": RunConfig(challenges=False).model_dump(mode="json")})
     state = {**state, "trace": 0, "step": 0}
     code = baseline_template(load_task(task_dir))
     pending = save_script(state["run_dir"], "0001", code, parent=None, plan={"kind": "draft"}, errors=[])

@@ -29,6 +29,8 @@ from gome.tools.task.submission import (
     score_validation,
 )
 
+DEBUG_MIN_ROWS = 10  # a debug run's held-out predictions need only be well formed
+
 
 @functools.lru_cache(maxsize=4)
 def _train_frame(path: str, mtime: float) -> pd.DataFrame:  # mtime in the key: a changed file is re-read
@@ -46,13 +48,17 @@ def _clear(folder: ExperimentFolder, task: Task) -> None:
     remove_tree(folder.work)
 
 
-def run_and_score(executor: Executor, folder: ExperimentFolder, task: Task, limits: Limits, env: dict[str, str]
-                  ) -> tuple[RunSummary, RunResult]:
-    """Run the folder's main.py with `task.data_dir` as its data, and score it: (summary, the RunResult)."""
+def run_and_score(executor: Executor, folder: ExperimentFolder, task: Task, limits: Limits, env: dict[str, str],
+                  *, debug: bool = False, candidates: Path | None = None) -> tuple[RunSummary, RunResult]:
+    """Run the folder's main.py with `task.data_dir` as its data, and score it: (summary, the RunResult).
+
+    debug: a first run on a sample (GOME_DEBUG=1): its held-out predictions are checked for their format only,
+    and its score, on a few rows, is not kept. candidates: earlier experiments' predictions for a blend."""
     _clear(folder, task)
+    env = {**env, "GOME_DEBUG": "1" if debug else "0"}
     try:
         result = executor.run(folder.main, folder.work, Path(task.data_dir), limits, env=env,
-                              collect=Collect(into=folder.path, caps=output_caps(task)))
+                              collect=Collect(into=folder.path, caps=output_caps(task)), candidates=candidates)
     except Exception as e:  # the sandbox itself failed to start: a recorded outcome, not a crashed run
         result = RunResult(status="error", returncode=None, runtime_s=0.0, stdout="",
                            stderr=f"executor failed: {type(e).__name__}: {e}", detail="the sandbox failed to start")
@@ -64,14 +70,15 @@ def run_and_score(executor: Executor, folder: ExperimentFolder, task: Task, limi
     score, source, val_error = None, None, result.refused.get(VAL_PREDICTIONS)
     if VAL_PREDICTIONS in result.collected:
         try:
-            score = score_validation(task, folder.output(VAL_PREDICTIONS), load_train(task))
-            source = "harness"
+            score = score_validation(task, folder.output(VAL_PREDICTIONS), load_train(task),
+                                     min_rows=DEBUG_MIN_ROWS if debug else None)
+            score, source = (None, None) if debug else (score, "harness")
         except ScoringError as e:
             val_error = str(e)
     elif val_error is None:
         val_error = f"{VAL_PREDICTIONS} was not written"
     wrote_predictions = VAL_PREDICTIONS in result.collected or VAL_PREDICTIONS in result.refused
-    if score is None and result.ok and not wrote_predictions:  # a printed score stands in only for a missing file
+    if score is None and result.ok and not wrote_predictions and not debug:  # stands in only for a missing file
         score = parse_self_reported(result.stdout)
         source = "self_reported" if score is not None else None
 
@@ -86,3 +93,17 @@ def run_and_score(executor: Executor, folder: ExperimentFolder, task: Task, limi
                          submission_error=sub_error, detail=result.detail, returncode=result.returncode,
                          left=result.artifacts[:50])
     return summary, result
+
+
+def run_probe(executor: Executor, folder: ExperimentFolder, code: str, data_dir: Path, timeout_s: float = 120.0
+              ) -> str:
+    """Run one of gome's own small scripts in the sandbox (what can be imported there) and return its stdout."""
+    folder.fresh().write_code(code)
+    try:
+        result = executor.run(folder.main, folder.work, data_dir, Limits(timeout_s=timeout_s), env={})
+    except Exception:  # the sandbox failed to start: the probe has no answer, and the caller goes on without one
+        return ""
+    finally:
+        with contextlib.suppress(OSError):
+            remove_tree(folder.work)
+    return result.stdout

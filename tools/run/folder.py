@@ -127,6 +127,30 @@ class ExperimentFolder:
     def exists(self) -> bool:
         return self.path.is_dir() and not self.path.is_symlink()
 
+    @property
+    def candidates(self) -> Path:
+        """For a blend: copies of the blended experiments' predictions, given to the script read-only."""
+        return self.path / "candidates"
+
+    def archive_attempt(self, k: int, summary: dict) -> None:
+        """Keep a failed attempt (before a repair rewrites main.py): attempts/<k>/ main.py, stderr.txt,
+        result.json."""
+        folder = ExperimentFolder(self.path / "attempts" / str(k)).fresh()
+        with contextlib.suppress(OSError):
+            folder.copy_code_from(self)
+        folder.write_logs(self.read_log("stdout") or "", self.read_log("stderr") or "")
+        folder.write("result", summary)
+
+    def attempts(self) -> list[dict]:
+        """The failed attempts kept by archive_attempt, in order: their result records."""
+        found = []
+        root = self.path / "attempts"
+        for p in sorted(root.iterdir(), key=lambda p: int(p.name) if p.name.isdigit() else -1) if root.is_dir() \
+                else ():
+            if p.name.isdigit() and not p.is_symlink():
+                found.append({"attempt": int(p.name), **ExperimentFolder(p).read("result", {})})
+        return found
+
     def files(self) -> list[Path]:
         """The experiment's script, logs and gome's records that exist (what a reader would open)."""
         return [p for p in (self.path / name for name in RECORD_FILES) if p.is_file() and not p.is_symlink()]
@@ -206,6 +230,10 @@ class RunFolder:
 
     def rerun(self, exp_id: str, seed: int) -> ExperimentFolder:
         return ExperimentFolder(self.root / "experiments" / exp_id / f"rerun-seed{seed}")
+
+    def check_folder(self, name: str) -> ExperimentFolder:
+        """Where gome's own small scripts run in the sandbox (the environment probe, import checks)."""
+        return ExperimentFolder(self.root / "checks" / name)
 
     def experiment_folders(self) -> list[ExperimentFolder]:
         folder = self.root / "experiments"

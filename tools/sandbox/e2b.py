@@ -18,8 +18,9 @@ from gome.tools.sandbox.local import MAX_SCRIPT_BYTES, CappedBuffer, sandbox_env
 
 REMOTE_HOME = "/home/user"
 REMOTE_WORK, REMOTE_DATA = f"{REMOTE_HOME}/work", f"{REMOTE_HOME}/data"
+REMOTE_CANDIDATES = f"{REMOTE_HOME}/candidates"
 PASSED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-              "OMP_WAIT_POLICY", "PYTHONUNBUFFERED", "GOME_SEED", "CUDA_VISIBLE_DEVICES")
+              "OMP_WAIT_POLICY", "PYTHONUNBUFFERED", "GOME_SEED", "GOME_DEBUG", "CUDA_VISIBLE_DEVICES")
 
 
 class E2BUnavailable(RuntimeError):
@@ -48,7 +49,7 @@ class E2BExecutor:
         self.factory = sandbox_factory
 
     def run(self, script: Path, workdir: Path, data_dir: Path, limits: Limits, env: dict[str, str] | None = None,
-            collect: Collect | None = None) -> RunResult:
+            collect: Collect | None = None, candidates: Path | None = None) -> RunResult:
         start = time.monotonic()
         try:
             sbx = self.factory(limits.timeout_s)
@@ -57,7 +58,7 @@ class E2BExecutor:
                              stdout="", stderr=f"e2b sandbox failed to start: {type(e).__name__}: {e}",
                              detail="the e2b sandbox failed to start", isolation=self.isolation)
         try:
-            return self._run(sbx, Path(script), Path(data_dir), limits, env or {}, start, collect)
+            return self._run(sbx, Path(script), Path(data_dir), limits, env or {}, start, collect, candidates)
         finally:
             try:
                 sbx.kill()
@@ -65,13 +66,16 @@ class E2BExecutor:
                 pass
 
     def _run(self, sbx, script: Path, data_dir: Path, limits: Limits, env: dict[str, str], start: float,
-             collect: Collect | None) -> RunResult:
-        for f in sorted(data_dir.rglob("*")):
-            if f.is_file() and not f.is_symlink():
-                sbx.files.write(f"{REMOTE_DATA}/{f.relative_to(data_dir)}", read_bytes(f, 1 << 40))
+             collect: Collect | None, candidates: Path | None) -> RunResult:
+        for local, remote in ((data_dir, REMOTE_DATA), (candidates, REMOTE_CANDIDATES)):
+            for f in sorted(local.rglob("*")) if local is not None else ():
+                if f.is_file() and not f.is_symlink():
+                    sbx.files.write(f"{remote}/{f.relative_to(local)}", read_bytes(f, 1 << 40))
         sbx.files.write(f"{REMOTE_WORK}/{script.name}", read_bytes(script, MAX_SCRIPT_BYTES))
         local = sandbox_env(limits.threads, env)
         envs = {k: local[k] for k in PASSED_ENV if k in local} | {"GOME_DATA_DIR": REMOTE_DATA}
+        if candidates is not None:
+            envs["GOME_CANDIDATES_DIR"] = REMOTE_CANDIDATES
         out, err = CappedBuffer(limits.max_output_bytes), CappedBuffer(limits.max_output_bytes)
         handle = sbx.commands.run(f"python {script.name}", background=True, cwd=REMOTE_WORK, envs=envs,
                                   on_stdout=lambda s: out.feed(s.encode()), on_stderr=lambda s: err.feed(s.encode()),

@@ -63,9 +63,10 @@ class RunResult:
 @runtime_checkable
 class Executor(Protocol):
     def run(self, script: Path, workdir: Path, data_dir: Path, limits: Limits, env: dict[str, str] | None = None,
-            collect: Collect | None = None) -> RunResult:
+            collect: Collect | None = None, candidates: Path | None = None) -> RunResult:
         """Run `script` (copied into `workdir` as its own name) with `workdir` as its current folder and
-        `data_dir` (public data) as GOME_DATA_DIR; then copy out the files of `collect`."""
+        `data_dir` (public data) as GOME_DATA_DIR; then copy out the files of `collect`. `candidates`: a folder
+        of earlier experiments' predictions, read-only at GOME_CANDIDATES_DIR (for a script that blends them)."""
         ...
 
 

@@ -76,8 +76,13 @@ def sandbox_paths(python: str = sys.executable) -> tuple[str, str]:
     return f"{root}/work", f"{root}/data"
 
 
+def sandbox_candidates(python: str = sys.executable) -> str:
+    """Where earlier experiments' predictions appear (read-only) for a script that blends them."""
+    return f"{sandbox_root(python)}/candidates"
+
+
 def bwrap_args(bwrap: str, workdir: Path, data_dir: Path, *, allow_network: bool, tmp_bytes: int,
-               gpus: list[str] | None = None) -> list[str]:
+               gpus: list[str] | None = None, candidates: Path | None = None) -> list[str]:
     args = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
             "--new-session", "--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -102,6 +107,8 @@ def bwrap_args(bwrap: str, workdir: Path, data_dir: Path, *, allow_network: bool
     work, data = sandbox_paths()
     args += ["--perms", "0755", "--dir", str(Path(work).parent),  # traversable by the slot's uid
              "--ro-bind", str(data_dir), data, "--bind", str(workdir), work, "--chdir", work]
+    if candidates is not None:
+        args += ["--ro-bind", str(candidates), sandbox_candidates()]
     if not allow_network:
         args.append("--unshare-net")
     for gpu in gpus or []:

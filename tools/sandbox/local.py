@@ -31,6 +31,7 @@ from gome.tools.sandbox.isolation import (
     join_cgroups_args,
     prlimit_args,
     probe,
+    sandbox_candidates,
     sandbox_paths,
     setpriv_args,
 )
@@ -151,7 +152,7 @@ class LocalExecutor:
             self._cond.notify()
 
     def run(self, script: Path, workdir: Path, data_dir: Path, limits: Limits, env: dict[str, str] | None = None,
-            collect: Collect | None = None) -> RunResult:
+            collect: Collect | None = None, candidates: Path | None = None) -> RunResult:
         script, workdir = Path(script), Path(workdir)
         code = read_bytes(script, MAX_SCRIPT_BYTES)  # before anything is mounted over the folder
         slot = self._acquire()
@@ -162,7 +163,8 @@ class LocalExecutor:
                 write_bytes(workdir / script.name, code)
                 if uid is not None:
                     os.chown(workdir, uid, uid)
-                result = self._run(slot, workdir / script.name, workdir, Path(data_dir), limits, env or {})
+                result = self._run(slot, workdir / script.name, workdir, Path(data_dir), limits, env or {},
+                                   candidates)
                 result.collected, result.refused = collect_files(workdir, collect)
                 result.artifacts = sorted(e.name for e in os.scandir(workdir) if e.is_file(follow_symlinks=False))
             return result
@@ -177,17 +179,21 @@ class LocalExecutor:
         return quota_mount(workdir, size=size, inodes=self.inodes, uid=uid)
 
     def _command(self, slot: int, script: Path, workdir: Path, data_dir: Path, limits: Limits,
-                 cgroup: RunCgroup | None) -> tuple[list[str], dict[str, str]]:
+                 cgroup: RunCgroup | None, candidates: Path | None = None) -> tuple[list[str], dict[str, str]]:
         iso, uid = self.iso, SLOT_UID_BASE + slot
         inside = {"GOME_DATA_DIR": str(data_dir), "HOME": str(workdir)}
+        if candidates is not None:
+            inside["GOME_CANDIDATES_DIR"] = str(candidates)
         argv = [self.python, script.name if iso.bwrap else str(script)]
         if iso.setpriv:
             argv = [*setpriv_args(iso.setpriv, uid), *argv]
         if iso.bwrap:
             gpus = [self.gpus[slot % len(self.gpus)]] if self.gpus else None
             argv = [*bwrap_args(iso.bwrap, workdir, data_dir, allow_network=self.allow_network,
-                                tmp_bytes=self.tmp_bytes, gpus=gpus), *argv]
+                                tmp_bytes=self.tmp_bytes, gpus=gpus, candidates=candidates), *argv]
             inside = {"GOME_DATA_DIR": sandbox_paths(self.python)[1], "HOME": "/tmp", "TMPDIR": "/tmp"}
+            if candidates is not None:
+                inside["GOME_CANDIDATES_DIR"] = sandbox_candidates(self.python)
         if iso.prlimit:
             cpu_seconds = int(limits.timeout_s * max(self.cpus, 1) + 60)
             argv = [*prlimit_args(iso.prlimit, file_bytes=self.file_bytes, cpu_seconds=cpu_seconds), *argv]
@@ -197,14 +203,14 @@ class LocalExecutor:
             inside["CUDA_VISIBLE_DEVICES"] = self.gpus[slot % len(self.gpus)]
         return argv, inside
 
-    def _run(self, slot: int, script: Path, workdir: Path, data_dir: Path, limits: Limits, env: dict[str, str]
-             ) -> RunResult:
+    def _run(self, slot: int, script: Path, workdir: Path, data_dir: Path, limits: Limits, env: dict[str, str],
+             candidates: Path | None = None) -> RunResult:
         cgroup = None
         if self.iso.cgroup:
             cgroup = RunCgroup(f"{os.getpid()}-{slot}-{secrets.token_hex(4)}",
                                CgroupLimits(self.memory_bytes, self.pids, self.cpus), self.iso.cgroup)
             cgroup.create()
-        argv, inside = self._command(slot, script, workdir, data_dir, limits, cgroup)
+        argv, inside = self._command(slot, script, workdir, data_dir, limits, cgroup, candidates)
         out, err = CappedBuffer(limits.max_output_bytes), CappedBuffer(limits.max_output_bytes)
         start = time.monotonic()
         timed_out = False

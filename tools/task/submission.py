@@ -82,10 +82,11 @@ def check_submission(task: Task, path: str | Path) -> None:
         check_probabilities(numeric.to_numpy(dtype=float))
 
 
-def score_validation(task: Task, path: str | Path, train: pd.DataFrame) -> float:
-    """Score val_predictions.csv (held-out rows of train, in the submission's format) with the task's metric."""
+def score_validation(task: Task, path: str | Path, train: pd.DataFrame, min_rows: int | None = None) -> float:
+    """Score val_predictions.csv (held-out rows of train, in the submission's format) with the task's metric:
+    at least 5% of train's rows (or min_rows) must be predicted."""
     pred = read_artifact_csv(path, output_caps(task)[VAL_PREDICTIONS], _max_columns(task))
-    min_rows = min(len(train), max(10, math.ceil(0.05 * len(train))))
+    min_rows = min(len(train), max(10, math.ceil(0.05 * len(train)))) if min_rows is None else min_rows
     return score_frame(
         get_metric(task.metric), train, pred, id_column=task.id_column, target_columns=task.target_columns,
         prediction_columns=task.submission_columns, positive_label=task.positive_label, exact_ids=False,

@@ -26,8 +26,8 @@ def finished_run(tmp_path_factory):
     src = Path(__file__).resolve().parents[3] / "examples" / "breast-cancer"
     task = tmp_path_factory.mktemp("task") / "breast-cancer"
     shutil.copytree(src, task)
-    final = run_gome(task, RunConfig(steps=4, select={"reruns": 0}), out=tmp_path_factory.mktemp("runs"),
-                     chat_model=ScriptedChatModel(replies=breast_cancer_replies()))
+    final = run_gome(task, RunConfig(steps=4, select={"reruns": 0}, repair={"rounds": 0}, late_stage=1),
+                     out=tmp_path_factory.mktemp("runs"), chat_model=ScriptedChatModel(replies=breast_cancer_replies()))
     return Path(final["run_dir"])
 
 

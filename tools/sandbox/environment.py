@@ -1,0 +1,121 @@
+"""What a script can import where it runs: the ML packages installed (with versions, stated in every script
+prompt), and a static check of a script's imports before it runs, so that a wrong import becomes a repair in
+seconds instead of a sandbox run that dies.
+
+Both questions are asked of the sandbox's own interpreter, by a small script of gome's run in the sandbox (a name
+an LLM wrote is never imported in gome's process: importing a package runs its code). The check parses the
+script and resolves every `import X` and `from X import name` (a module is found; a name is one of its
+attributes or submodules). Imports inside a `try` that catches ImportError are the script's own fallback and are
+not checked. Answers are cached per process: the environment does not change during a run.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Callable
+
+# What Kaggle practitioners reach for, by distribution name -> import name.
+ML_PACKAGES = {"numpy": "numpy", "pandas": "pandas", "scikit-learn": "sklearn", "scipy": "scipy",
+               "lightgbm": "lightgbm", "xgboost": "xgboost", "xgboost-cpu": "xgboost", "catboost": "catboost",
+               "statsmodels": "statsmodels", "torch": "torch", "pillow": "PIL"}
+CATCHES = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+MARK = "GOME-ENVIRONMENT:"
+
+VERSIONS_SCRIPT = f"""import importlib.metadata, json
+found = {{}}
+for dist, module in {ML_PACKAGES!r}.items():
+    try:
+        found.setdefault(module, importlib.metadata.version(dist))
+    except importlib.metadata.PackageNotFoundError:
+        pass
+print({MARK!r} + json.dumps(found))
+"""
+
+CHECK_SCRIPT = """import importlib, importlib.util, json
+answers = {{}}
+for module, name in {wanted!r}:
+    try:
+        if name is None:
+            answers[module] = importlib.util.find_spec(module) is not None
+        else:
+            try:
+                found = importlib.util.find_spec(module + "." + name) is not None
+            except Exception:
+                found = False
+            answers[module + ":" + name] = found or hasattr(importlib.import_module(module), name)
+    except Exception:
+        answers[module if name is None else module + ":" + name] = False
+print({mark!r} + json.dumps(answers))
+"""
+
+_known: dict[str, bool] = {}  # "module" or "module:name" -> resolves in the sandbox
+
+
+def parse_answer(stdout: str) -> dict | None:
+    """The JSON a probe script printed after MARK, or None."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(MARK):
+            try:
+                value = json.loads(line[len(MARK):])
+            except ValueError:
+                return None
+            return value if isinstance(value, dict) else None
+    return None
+
+
+def describe(versions: dict[str, str]) -> str:
+    return ", ".join(f"{m} {v}" for m, v in sorted(versions.items())) or "none of the usual ML packages"
+
+
+def imports_of(code: str) -> list[tuple[str, tuple[str, ...], int]]:
+    """(module, names imported from it, line) of every import the script depends on."""
+    tree = ast.parse(code)
+    guarded = set()
+    for node in ast.walk(tree):  # imports inside try: ... except ImportError: are the script's own fallback
+        if isinstance(node, ast.Try) and any(_catches_import_error(h) for h in node.handlers):
+            guarded |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in guarded:
+            continue
+        if isinstance(node, ast.Import):
+            found += [(a.name, (), node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append((node.module, tuple(a.name for a in node.names if a.name != "*"), node.lineno))
+    return sorted(found, key=lambda f: f[2])
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(isinstance(n, ast.Name) and n.id in CATCHES for n in names)
+
+
+def check_imports(code: str, run_in_sandbox: Callable[[str], str]) -> list[str]:
+    """What the script imports that the sandbox cannot give it, one line each (empty: all resolve).
+    `run_in_sandbox(script) -> stdout` runs gome's check script where the script will run."""
+    try:
+        wanted = imports_of(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []  # compiling is the run's to report: write_script already asked for a script that compiles
+    keys = [(m, None) for m, _, _ in wanted] + [(m, n) for m, names, _ in wanted for n in names]
+    missing = sorted({k for k in keys if _key(*k) not in _known}, key=lambda k: _key(*k))
+    if missing:
+        answers = parse_answer(run_in_sandbox(CHECK_SCRIPT.format(wanted=missing, mark=MARK))) or {}
+        if not answers:
+            return []  # the check itself could not run: let the real run speak
+        _known.update({k: bool(v) for k, v in answers.items()})
+    problems = []
+    for module, names, line in wanted:
+        if not _known.get(module, True):
+            problems.append(f"line {line}: no module named {module!r}")
+            continue
+        problems += [f"line {line}: cannot import name {n!r} from {module!r}" for n in names
+                     if not _known.get(_key(module, n), True)]
+    return problems
+
+
+def _key(module: str, name: str | None) -> str:
+    return module if name is None else f"{module}:{name}"
