@@ -10,8 +10,10 @@ import re
 from gome.state.records import MemoryEntry
 
 DECAY = 0.8  # weight of an entry relative to the next newer one
-SIMILAR = 0.5  # word-set overlap (Jaccard) above which two changes count as the same idea
+SIMILAR = 0.6  # overlap (Jaccard) of their meaningful words above which two changes count as the same idea
 _WORD = re.compile(r"[a-z0-9]+")
+FILLER = {"the", "and", "for", "with", "use", "using", "instead", "into", "from", "all", "its", "this", "that",
+          "add", "try", "new", "then", "than", "each", "per", "model's", "via"}  # words that name no idea
 
 
 def namespace(run_id: str) -> tuple[str, ...]:
@@ -30,7 +32,7 @@ def recall(store, run_id: str, limit: int = 500) -> list[MemoryEntry]:
 
 
 def words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if len(w) > 2}
+    return {w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in FILLER}
 
 
 def similar(a: str, a_component: str, b: str, b_component: str) -> bool:

@@ -58,6 +58,10 @@ def baseline_template(task: Task, debug_rows: int = 2000) -> str:
     metric = get_metric(task.metric)
     regression = metric.kind == "regression"
     learner = "HistGradientBoostingRegressor" if regression else "HistGradientBoostingClassifier"
+    make = f"return {learner}(random_state=SEED)"
+    if metric.name == "rmsle":  # fit log1p(target), predict back on its scale: never below 0, where RMSLE breaks
+        make = (f"return TransformedTargetRegressor({learner}(random_state=SEED), func=np.log1p,\n"
+                "                                      inverse_func=lambda z: np.clip(np.expm1(z), 0, None))")
     idc, cols, targets = task.id_column, task.submission_columns, task.target_columns
     multi = metric.kind == "probability" and len(cols) > 1
     if multi:
@@ -73,6 +77,7 @@ def baseline_template(task: Task, debug_rows: int = 2000) -> str:
         score = "log_loss(y, oof)" if metric.name == "log_loss" else SCORERS.get(metric.name, "float('nan')")
     scorer = score.split("(")[0]
     metrics_import = f"from sklearn.metrics import {scorer}\n" if scorer != "float" else ""
+    compose_import = "from sklearn.compose import TransformedTargetRegressor\n" if metric.name == "rmsle" else ""
     lines = skeleton(task).split("\n")[2:]  # X and y are built above from the encoded features
     lines = [line.replace("model.fit", "model = make_model()\n    model.fit") for line in lines]
     dropped = ", ".join(f'"{t}"' for t in targets)
@@ -81,7 +86,7 @@ import os
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import {learner}
-{metrics_import}from sklearn.model_selection import KFold
+{compose_import}{metrics_import}from sklearn.model_selection import KFold
 
 DATA_DIR = os.environ["GOME_DATA_DIR"]
 SEED = int(os.environ.get("GOME_SEED", "0"))
@@ -100,7 +105,7 @@ y = train["{targets[0]}"]
 
 
 def make_model():
-    return {learner}(random_state=SEED)
+    {make}
 
 
 {chr(10).join(lines)}

@@ -87,9 +87,10 @@ def script(code: str) -> str:
 
 
 def diagnosis(outcome: str, accept: bool, summary: str, problems: list[dict] | None = None, reason: str = "",
-              aligned: bool = True, leakage: bool = False) -> dict:
-    return {"outcome": outcome, "summary": summary, "problems": problems or [], "validation_aligned": aligned,
-            "leakage": leakage, "accept": accept, "reason": reason}
+              aligned: bool = True, leakage: bool = False, hypothesis_verdict: str | None = None) -> dict:
+    reply = {"outcome": outcome, "summary": summary, "problems": problems or [], "validation_aligned": aligned,
+             "leakage": leakage, "accept": accept, "reason": reason}
+    return reply if hypothesis_verdict is None else {**reply, "hypothesis_verdict": hypothesis_verdict}
 
 
 def hypotheses(*items: tuple[str, str, str, int]) -> dict:

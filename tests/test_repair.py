@@ -1,0 +1,160 @@
+"""Implement, then judge: failed scripts are repaired inside their step, ideas that failed only in their
+implementation stay untested, the proposer steers by memory and refutations, and the late stage blends."""
+
+import json
+from pathlib import Path
+
+from gome import RunConfig, run_gome
+from gome.nodes.template import blend_template
+from gome.tools.task.loading import load_task
+from tests.fakes.chat import ScriptedChatModel
+from tests.fakes.scripts import BUGGY_DRAFT, PLAIN_LOGREG, SCALED_LOGREG, SHALLOW_TREE, diagnosis, hypotheses, script
+
+ONE_REPAIR = {"rounds": 1, "debug_rows": 0}
+WRONG_IMPORT = SCALED_LOGREG.replace("from sklearn.linear_model import LogisticRegression",
+                                     "from sklearn.ensemble import XGBClassifier\n"
+                                     "from sklearn.linear_model import LogisticRegression")
+
+
+def run_dir_of(final) -> Path:
+    return Path(final["run_dir"])
+
+
+def record(final, exp_id: str) -> dict:
+    return json.loads((run_dir_of(final) / "experiments" / exp_id / "metrics.json").read_text())
+
+
+def prompts_with(model, text: str) -> list[str]:
+    return [c["prompt"] for c in model.calls if text in c["prompt"]]
+
+
+def test_a_wrong_import_is_stopped_before_running_and_repaired_in_the_same_step(breast_cancer, tmp_path):
+    model = ScriptedChatModel(replies=[
+        script(PLAIN_LOGREG), diagnosis("ran", True, "works"),
+        hypotheses(("Standardize the features", "features", "moderate", 4)),
+        script(WRONG_IMPORT),  # the model reaches for a class sklearn does not have
+        script(SCALED_LOGREG),  # the repair, told which import does not resolve
+        diagnosis("ran", True, "scaling helped")])
+    final = run_gome(breast_cancer, RunConfig(steps=2, select={"reruns": 0}, late_stage=1), out=tmp_path,
+                     chat_model=model)
+    assert final["status"] == "succeeded" and model.remaining == 0
+    exp = record(final, "0002")
+    assert exp["attempts"] == 2 and exp["status"] == "ok" and exp["score_source"] == "harness"
+    assert exp["accepted"] and exp["verdict"] == "confirmed"
+    assert sorted(p.name for p in (run_dir_of(final) / "experiments").iterdir()) == ["0001", "0002"]  # one step
+    first = json.loads((run_dir_of(final) / "experiments/0002/attempts/0/result.json").read_text())
+    assert first["phase"] == "static" and first["runtime_s"] == 0.0  # nothing ran
+    assert "cannot import name 'XGBClassifier' from 'sklearn.ensemble'" in first["detail"]
+    assert "XGBClassifier" in (run_dir_of(final) / "experiments/0002/attempts/0/main.py").read_text()
+    [repair_prompt] = prompts_with(model, "this is repair 1 of at most 3")
+    assert "cannot import name 'XGBClassifier'" in repair_prompt and "Standardize the features" in repair_prompt
+    assert "installed Python packages (import only these): " in repair_prompt and "sklearn " in repair_prompt
+
+
+def test_a_runtime_error_is_repaired_from_its_traceback_and_a_sample_run_comes_first(breast_cancer, tmp_path):
+    fails_on_sample = PLAIN_LOGREG.replace(
+        "features = [", 'assert os.environ["GOME_DEBUG"] != "1", "no sample run wanted here"\nfeatures = [')
+    model = ScriptedChatModel(replies=[
+        script(BUGGY_DRAFT),  # KeyError: 'target', on the run on a sample
+        script(fails_on_sample),  # the repair fixes the KeyError but fails the sample run another way
+        script(PLAIN_LOGREG),  # the second repair works on the sample, then in full
+        diagnosis("ran", True, "works")])
+    cfg = RunConfig(steps=1, select={"reruns": 0}, repair={"rounds": 3, "debug_rows": 100})  # 455 rows > 2 x 100
+    final = run_gome(breast_cancer, cfg, out=tmp_path, chat_model=model)
+    assert final["status"] == "succeeded" and model.remaining == 0
+    exp = record(final, "0001")
+    assert exp["attempts"] == 3 and exp["status"] == "ok" and exp["accepted"]
+    attempts = run_dir_of(final) / "experiments/0001/attempts"
+    results = [json.loads((attempts / k / "result.json").read_text()) for k in ("0", "1")]
+    assert [r["phase"] for r in results] == ["debug", "debug"]
+    assert "KeyError: 'target'" in (attempts / "0" / "stderr.txt").read_text()
+    first_repair, second_repair = prompts_with(model, "this is repair")
+    assert "KeyError: 'target'" in first_repair and "the first run, on a sample (GOME_DEBUG=1)" in first_repair
+    assert "no sample run wanted here" in second_repair
+    assert 'GOME_DEBUG is "1" this is a quick first run: use at most 100' in first_repair
+
+
+def test_an_idea_that_still_fails_after_its_repairs_is_untested_not_refuted(breast_cancer, tmp_path):
+    broken = SCALED_LOGREG.replace("max_iter=1000", "max_iter=1000, penalty='nonsense'")
+    model = ScriptedChatModel(replies=[
+        script(PLAIN_LOGREG), diagnosis("ran", True, "works"),
+        hypotheses(("Standardize the features", "features", "moderate", 4)),
+        script(broken), script(broken),  # the step and its one repair both fail
+        diagnosis("bug", False, "the pipeline has a None step", hypothesis_verdict="refuted"),
+        hypotheses(("Standardize the features", "features", "moderate", 4)),  # may be tried again
+        script(SCALED_LOGREG), diagnosis("ran", True, "better")])
+    cfg = RunConfig(steps=3, select={"reruns": 0}, repair=ONE_REPAIR, late_stage=1)
+    final = run_gome(breast_cancer, cfg, out=tmp_path, chat_model=model)
+    assert final["status"] == "succeeded" and model.remaining == 0
+    failed = record(final, "0002")
+    assert failed["status"] == "error" and failed["attempts"] == 2 and failed["verdict"] == "untested"
+    assert failed["diagnosis"]["hypothesis_verdict"] == "untested"  # whatever the model said
+    proposer = prompts_with(model, "Propose 2 to 4 hypotheses")[-1]
+    untested = proposer.split("# Untested")[1].split("# Recent steps")[0]
+    refuted = proposer.split("# Refuted")[1].split("# Untested")[0]
+    assert "Standardize the features" in untested and "Standardize the features" not in refuted
+    assert record(final, "0003")["gradient"]["hypothesis"]["change"] == "Standardize the features"  # not dropped
+
+
+def test_the_proposer_steers_by_memory_and_drops_a_refuted_idea(breast_cancer, tmp_path):
+    model = ScriptedChatModel(replies=[
+        script(PLAIN_LOGREG), diagnosis("ran", True, "works"),
+        hypotheses(("Standardize the features before the model", "features", "moderate", 4)),
+        script(SCALED_LOGREG), diagnosis("ran", True, "better"),
+        hypotheses(("Replace the model with a shallow decision tree", "model", "rewrite", 3)),
+        script(SHALLOW_TREE), diagnosis("ran", False, "far worse", hypothesis_verdict="refuted"),
+        hypotheses(("Use a shallow decision tree model instead", "model", "rewrite", 4)),  # the refuted idea again
+        hypotheses(("Lower the regularisation of the logistic regression", "model", "minimal", 3)),
+        script(SCALED_LOGREG.replace("C=1.0", "C=3.0")), diagnosis("ran", False, "about the same")])
+    cfg = RunConfig(steps=4, select={"reruns": 0}, late_stage=1)
+    final = run_gome(breast_cancer, cfg, out=tmp_path, chat_model=model)
+    assert final["status"] == "succeeded" and model.remaining == 0
+    first_ask, second_ask = prompts_with(model, "Propose 2 to 4 hypotheses")[-2:]
+    memory = first_ask.split("# What worked")[1].split("# Refuted")[0]
+    assert "Standardize the features before the model (features; accepted 1x, gain" in memory
+    refuted = first_ask.split("# Refuted")[1].split("# Untested")[0]
+    assert "Replace the model with a shallow decision tree (model" in refuted
+    assert "# Dropped: these proposals repeat refuted changes" in second_ask
+    assert "Use a shallow decision tree model instead" in second_ask.split("# Dropped")[1]
+    gradient = record(final, "0004")["gradient"]
+    assert gradient["hypothesis"]["change"] == "Lower the regularisation of the logistic regression"
+    assert gradient["dropped"] == ["Use a shallow decision tree model instead"]
+    assert record(final, "0003")["verdict"] == "refuted"
+
+
+def test_the_late_stage_blends_the_best_candidates_and_the_harness_scores_the_blend(breast_cancer, tmp_path):
+    blend = blend_template(load_task(breast_cancer), ["0002", "0001"])
+    model = ScriptedChatModel(replies=[
+        script(PLAIN_LOGREG), diagnosis("ran", True, "works"),
+        hypotheses(("Standardize the features", "features", "moderate", 4)),
+        script(SCALED_LOGREG), diagnosis("ran", True, "better"),
+        script(blend), diagnosis("ran", True, "the blend helps")])  # step 3 of 3: late stage, no proposal asked
+    final = run_gome(breast_cancer, RunConfig(steps=3, select={"reruns": 0}), out=tmp_path, chat_model=model)
+    assert final["status"] == "succeeded" and model.remaining == 0
+    exp = record(final, "0003")
+    assert exp["intent"] == "blend" and exp["gradient"]["blend"] == ["0002", "0001"]
+    assert exp["gradient"]["hypothesis"]["component"] == "ensembling" and exp["parent"] == "0002"
+    assert exp["status"] == "ok" and exp["score_source"] == "harness" and exp["submission_valid"]
+    [blend_prompt] = prompts_with(model, "# Late stage: blend the best candidates of this run")
+    assert "Candidates (best first): 0002, 0001" in blend_prompt
+    assert len(prompts_with(model, "Propose 2 to 4 hypotheses")) == 1  # the blend needed no proposal
+    copies = run_dir_of(final) / "experiments/0003/candidates"
+    assert sorted(p.name for p in copies.iterdir()) == ["0001", "0002"]
+    assert (copies / "0001" / "val_predictions.csv").read_bytes() == (
+        run_dir_of(final) / "experiments/0001/val_predictions.csv").read_bytes()
+
+
+def test_prepare_lists_the_challenges_every_reasoning_prompt_carries(breast_cancer, tmp_path):
+    model = ScriptedChatModel(replies=[
+        script(PLAIN_LOGREG), diagnosis("ran", True, "works"),
+        hypotheses(("Standardize the features", "features", "moderate", 4)),
+        script(SCALED_LOGREG), diagnosis("ran", True, "better")])
+    final = run_gome(breast_cancer, RunConfig(steps=2, select={"reruns": 0}, late_stage=1), out=tmp_path,
+                     chat_model=model)
+    saved = json.loads((run_dir_of(final) / "challenges.json").read_text())["challenges"]
+    assert [c["name"] for c in saved] == ["small data", "correlated features", "mild class imbalance"]
+    [challenge_prompt] = model._standing_calls
+    assert "List the 3 to 6 main challenges" in challenge_prompt and "mean radius: float64" in challenge_prompt
+    for prompt in prompts_with(model, "## Challenges of this task"):
+        assert "- small data (validation): a few hundred rows" in prompt
+    assert len(prompts_with(model, "## Challenges of this task")) == 3  # two diagnoses and the proposer
