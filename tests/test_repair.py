@@ -158,3 +158,11 @@ def test_prepare_lists_the_challenges_every_reasoning_prompt_carries(breast_canc
     for prompt in prompts_with(model, "## Challenges of this task"):
         assert "- small data (validation): a few hundred rows" in prompt
     assert len(prompts_with(model, "## Challenges of this task")) == 3  # two diagnoses and the proposer
+
+
+def test_the_report_shows_each_failed_attempt_and_the_verdict(breast_cancer, tmp_path):
+    model = ScriptedChatModel(replies=[script(BUGGY_DRAFT), script(PLAIN_LOGREG), diagnosis("ran", True, "works")])
+    final = run_gome(breast_cancer, RunConfig(steps=1, select={"reruns": 0}, repair=ONE_REPAIR), out=tmp_path,
+                     chat_model=model)
+    md = (run_dir_of(final) / "report.md").read_text()
+    assert "- attempt 1 failed (full): error: exited with code 1; repaired" in md

@@ -187,7 +187,8 @@ def _step_view(s: dict, by_id: dict[str, dict], folder: RunFolder) -> dict:
     parent = by_id.get(s.get("parent"))
     changed = diff(parent["code"], s["code"], parent["id"], s["id"]) if parent and s["code"] else None
     head = None if parent or not s["code"] else "\n".join(s["code"].splitlines()[:CODE_LINES])
-    return {"step": s, "diff": changed, "code": head, "files": _files(folder, folder.experiment(s["id"]))}
+    exp = folder.experiment(s["id"])
+    return {"step": s, "diff": changed, "code": head, "files": _files(folder, exp), "attempts": exp.attempts()}
 
 
 def _files(folder: RunFolder, exp: ExperimentFolder) -> list[tuple[str, str]]:

@@ -55,6 +55,7 @@ def sandbox_env(threads: int, extra: dict[str, str] | None = None) -> dict[str, 
     env.setdefault("PATH", DEFAULT_PATH)
     env.setdefault("LANG", "C.UTF-8")
     env.update({k: str(threads) for k in THREAD_VARS})
+    env["LOKY_MAX_CPU_COUNT"] = str(threads)  # joblib's own count fails inside the sandbox (no physical cores seen)
     env["OMP_WAIT_POLICY"] = "PASSIVE"
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
