@@ -235,6 +235,9 @@ REPAIR = """{brief}
 # stderr (tail)
 {stderr}
 
+# Earlier attempts of this step failed with
+{earlier}
+
 Fix the failure so the script runs and writes a valid val_predictions.csv and {submission_file}. Keep the change it
 implements and change only what the fix needs. Import only the installed packages listed under Data."""
 

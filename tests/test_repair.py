@@ -79,7 +79,7 @@ def test_an_idea_that_still_fails_after_its_repairs_is_untested_not_refuted(brea
     model = ScriptedChatModel(replies=[
         script(PLAIN_LOGREG), diagnosis("ran", True, "works"),
         hypotheses(("Standardize the features", "features", "moderate", 4)),
-        script(broken), script(broken),  # the step and its one repair both fail
+        script(broken), script(broken.replace("'nonsense'", "'nonsense2'")),  # the step and its repair both fail
         diagnosis("bug", False, "the pipeline has a None step", hypothesis_verdict="refuted"),
         hypotheses(("Standardize the features", "features", "moderate", 4)),  # may be tried again
         script(SCALED_LOGREG), diagnosis("ran", True, "better")])
@@ -166,3 +166,15 @@ def test_the_report_shows_each_failed_attempt_and_the_verdict(breast_cancer, tmp
                      chat_model=model)
     md = (run_dir_of(final) / "report.md").read_text()
     assert "- attempt 1 failed (full): error: exited with code 1; repaired" in md
+
+
+def test_a_repair_that_returns_the_failed_script_is_asked_again_then_the_attempt_is_judged(breast_cancer, tmp_path):
+    model = ScriptedChatModel(replies=[
+        script(BUGGY_DRAFT), script(BUGGY_DRAFT), script(BUGGY_DRAFT),  # the repair, and its retry, change nothing
+        diagnosis("bug", False, "KeyError: 'target'")])
+    final = run_gome(breast_cancer, RunConfig(steps=1, select={"reruns": 0}, repair=ONE_REPAIR), out=tmp_path,
+                     chat_model=model)
+    assert final["status"] == "no_valid_submission" and model.remaining == 0
+    assert record(final, "0001")["attempts"] == 1  # the unchanged script was not run again
+    retry = model.calls[2]["prompt"]
+    assert "it is the same script that failed: change what the error names" in retry

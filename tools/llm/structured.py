@@ -15,6 +15,7 @@ import inspect
 import json
 import re
 import time
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -246,15 +247,18 @@ class LLMCaller:
         return None
 
     # -- scripts -----------------------------------------------------------------------------------------------
-    def write_script(self, messages: list[BaseMessage]) -> str | None:
-        """A complete Python script from a fenced block; one retry when the reply holds none or the script does
-        not compile (small models paste the prompt's plan into the code). After the retry a script that does
-        not compile is still returned: its run shows the SyntaxError to the diagnosis."""
+    def write_script(self, messages: list[BaseMessage], *, check: Callable[[str], str] | None = None,
+                     temperature: float | None = None) -> str | None:
+        """A complete Python script from a fenced block; one retry when the reply holds none, the script does
+        not compile (small models paste the prompt's plan into the code) or `check(code)` names a problem. After
+        the retry a script that does not compile is still returned: its run shows the SyntaxError to the
+        diagnosis. `temperature`: sampled hotter than the run's setting (a repair that came back unchanged)."""
         convo = list(messages)
+        model = self._hotter(temperature)
         attempts = ("script", "script_repair")
         for attempt in attempts:
             try:
-                out, seconds = self._invoke(self.model, convo, attempt)
+                out, seconds = self._invoke(model, convo, attempt)
             except _Fatal:
                 return None
             if out is None:
@@ -263,6 +267,8 @@ class LLMCaller:
             code = extract_code(text) if len(text) <= MAX_REPLY_CHARS else None
             problem = ("no ```python block in the reply" if len(text) <= MAX_REPLY_CHARS else
                        f"the reply is {len(text)} characters long") if code is None else _syntax_error(code)
+            if code and not problem and check is not None:
+                problem = check(code)
             self._record(attempt, out, seconds, not problem, problem)
             if code and (not problem or attempt == attempts[-1]):
                 return code
@@ -273,6 +279,14 @@ class LLMCaller:
                 ask = "Reply with the complete script in a single ```python block."
             convo = [*convo, _echo(out), HumanMessage(ask)]
         return None
+
+    def _hotter(self, temperature: float | None):
+        if temperature is None:
+            return self.model
+        try:
+            return self.model.bind(temperature=temperature)
+        except Exception:  # a model without runtime arguments: its own setting stands
+            return self.model
 
 
 def _syntax_error(code: str) -> str:
