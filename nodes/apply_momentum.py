@@ -10,10 +10,20 @@ from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
 from gome.nodes import memory
-from gome.nodes.prompts import APPLY_MOMENTUM, BLEND, CODE_CHARS, STEP_MEANING, clip, script_rules, system, task_brief
+from gome.nodes.prompts import (
+    APPLY_MOMENTUM,
+    BLEND,
+    CODE_CHARS,
+    ENSEMBLE,
+    STEP_MEANING,
+    clip,
+    script_rules,
+    system,
+    task_brief,
+)
 from gome.nodes.runtime import config_of, folder_of, llm, store_of, task_of
 from gome.nodes.scripts import announce, save_script, sibling_note
-from gome.nodes.template import blend_template
+from gome.nodes.template import baseline_template, blend_template
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
 from gome.tools.run.folder import experiment_id
@@ -25,10 +35,27 @@ def blend(state: TraceState, runtime: Runtime[GomeContext] | None) -> dict:
     caller = llm(state, runtime, "apply-momentum")
     code = caller.write_script([system(state), HumanMessage(BLEND.format(
         brief=task_brief(state), rules=script_rules(state), candidates=", ".join(ids),
-        template=blend_template(task_of(state), ids)))])
+        submission_file=task_of(state).submission_file, template=blend_template(task_of(state), ids)))])
     exp_id = experiment_id(state["trace"], state.get("step", 0), cfg.traces)
     pending = save_script(state["run_dir"], exp_id, code, parent=ids[0], plan={"kind": "blend", "gradient": gradient},
                           errors=caller.errors)
+    announce(runtime, state, pending)
+    return {"pending": pending, "attempt": 0, "usage": caller.usage}
+
+
+def ensemble(state: TraceState, runtime: Runtime[GomeContext] | None) -> dict:
+    """The late stage's first step: the best script's model averaged with extra trees, the way the baseline would
+    do it shown as a complete reference."""
+    cfg, gradient, best = config_of(state), state["gradient"], state.get("best") or {}
+    base_code = folder_of(state).experiment(best["id"]).read_code() if best else None
+    caller = llm(state, runtime, "apply-momentum")
+    code = caller.write_script([system(state), HumanMessage(ENSEMBLE.format(
+        brief=task_brief(state), rules=script_rules(state), siblings=sibling_note(runtime, state),
+        base=f"```python\n{clip(base_code, CODE_CHARS)}\n```" if base_code else "(none)",
+        template=baseline_template(task_of(state), cfg.repair.debug_rows, ensemble=True)))])
+    exp_id = experiment_id(state["trace"], state.get("step", 0), cfg.traces)
+    pending = save_script(state["run_dir"], exp_id, code, parent=best.get("id"),
+                          plan={"kind": "ensemble", "gradient": gradient}, errors=caller.errors)
     announce(runtime, state, pending)
     return {"pending": pending, "attempt": 0, "usage": caller.usage}
 
@@ -37,9 +64,11 @@ def apply_momentum(state: TraceState, runtime: Runtime[GomeContext] | None = Non
     cfg, gradient, best, last = config_of(state), state["gradient"], state.get("best"), state.get("last") or {}
     if gradient.get("blend"):
         return blend(state, runtime)
+    if gradient.get("ensemble"):
+        return ensemble(state, runtime)
     run, h = folder_of(state), gradient["hypothesis"]
     momentum = memory.rank(memory.recall(store_of(runtime), state["run_id"]), cfg.memory_top_m)
-    avoid = [f for f in state.get("feedback", []) if not f["accepted"] and f["hypothesis"] not in ("draft", None)]
+    avoid = [f for f in state.get("feedback", []) if f.get("verdict") == "refuted" and f["hypothesis"] != h["change"]]
     base_id = best["id"] if best else last.get("id")
     base_code = run.experiment(base_id).read_code() if base_id else None
     base_id = base_id if base_code else None

@@ -13,7 +13,7 @@ from gome.nodes.policy import choose_mode, stop_reason
 from gome.nodes.runtime import config_of, emit, folder_of, store_of, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import BestRef, Feedback, TraceResult, TraceState
-from gome.state.records import Experiment, MemoryEntry
+from gome.state.records import GRADIENT_KINDS, Experiment, MemoryEntry
 from gome.tools.llm.usage import Ledger
 
 
@@ -22,7 +22,7 @@ def checkpoint(state: TraceState, runtime: Runtime[GomeContext] | None = None) -
     cfg, run = config_of(state), folder_of(state)
     best, step, trace = state.get("best"), state.get("step", 0), state["trace"]
     mode = state.get("mode_now") or cfg.start_mode()
-    gradient = state.get("gradient") if pending.get("kind") in ("update", "blend") else None
+    gradient = state.get("gradient") if pending.get("kind") in GRADIENT_KINDS else None
     accepted, reason = decide(last, diagnosis, best, task.direction, mode)
     buggy = is_buggy(last, diagnosis, mode)
     exp = Experiment(

@@ -10,6 +10,7 @@ blend of the run's best candidates, as in the paper's late stage.
 from __future__ import annotations
 
 import json
+import re
 
 from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
@@ -24,6 +25,14 @@ from gome.state.graph_state import TraceState
 from gome.state.journal import Journal
 from gome.state.records import Experiment, Gradient, Hypothesis, HypothesisSet
 
+FIX_FIRST = "Nothing works yet: the first hypothesis must fix the last run's failure with a minimal edit."
+# A proposal that only guards, logs or tidies the script changes no prediction; one that also names a change to the
+# data or the model ("check for missing values and impute them") does.
+COSMETIC = re.compile(r"\b(checks?|checking|logging|print(s|ing)?|try[/ -]?except|exceptions?|error handling|"
+                      r"asserts?|assertions?|warnings?|comments?|docstrings?|readab\w*|refactor\w*)\b", re.I)
+CHANGES = re.compile(r"\b(imput|fill|encod|scal|normali[sz]|standardi[sz]|tun|replac|switch|increas|decreas|lower|"
+                     r"rais|drop|remov|clip|transform|engineer|averag|blend|stack|ensembl|augment|weigh|resampl|"
+                     r"oversampl|select)\w*", re.I)
 IDEAS_SHOWN = 8  # refuted and untested changes listed (the most recent)
 BLEND_SIZE = 3  # candidates a late-stage blend takes
 
@@ -48,14 +57,36 @@ def ideas(journal: Journal, verdict: str) -> list[Experiment]:
     return [e for e in journal if e.verdict == verdict and e.gradient is not None][-IDEAS_SHOWN:]
 
 
-def repeats(h: Hypothesis, refuted: list[Experiment]) -> bool:
-    return any(memory.similar(h.change, h.component, e.gradient.hypothesis.change, e.gradient.hypothesis.component)
-               for e in refuted)
+def dropped_why(h: Hypothesis, refuted: list[Experiment], failed: bool = False) -> str | None:
+    """Why a proposal is dropped before the choice: it repeats a refuted change, or, once a script works, it changes
+    no prediction (checks, logging, error handling: what a small model proposes when it has no idea)."""
+    if any(memory.similar(h.change, h.component, e.gradient.hypothesis.change, e.gradient.hypothesis.component)
+           for e in refuted):
+        return "it repeats a refuted change"
+    if not failed and COSMETIC.search(h.change) and not CHANGES.search(h.change):
+        return "it changes no prediction"
+    return None
+
+
+def ensemble_gradient(journal: Journal, trace: int) -> Gradient | None:
+    """The late stage's first step in a trace: average the best script's model with a different kind of model
+    (extra trees), unless this trace has an ensembling step already."""
+    if any(e.gradient is not None and e.gradient.hypothesis.component == "ensembling" for e in journal.of_trace(trace)):
+        return None
+    h = Hypothesis(change="Average the best script's model with extra trees, a different kind of model (a voting "
+                          "ensemble)", component="ensembling", rationale="late stage: models whose errors differ "
+                   "average to a better one", step_size="moderate", impact=4, confidence=4, novelty=3, cost=2)
+    return Gradient(hypothesis=h, source="late-stage", ensemble=True)
 
 
 def blend_gradient(journal: Journal, direction: str) -> Gradient | None:
-    """The late stage's step: blend the best working candidates of the run, unless that very set was blended."""
-    ids = [e.id for e in journal.ranked(direction) if not e.buggy][:BLEND_SIZE]
+    """A later late-stage step: blend the best working candidates of the run (distinct ones: a change that moved no
+    prediction scores the same as its parent), unless that very set was blended."""
+    ids, seen = [], set()
+    for e in journal.ranked(direction):
+        if not e.buggy and e.score_source == "harness" and e.score not in seen and len(ids) < BLEND_SIZE:
+            ids.append(e.id)
+            seen.add(e.score)
     done = {tuple(e.gradient.blend) for e in journal if e.gradient is not None and e.gradient.blend}
     if len(ids) < 2 or tuple(ids) in done:
         return None
@@ -72,16 +103,18 @@ def _lines(items: list[str]) -> str:
 def compute_gradient(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> dict:
     task, last, best, cfg, run = task_of(state), state["last"], state.get("best"), config_of(state), folder_of(state)
     journal = run.journal()
-    if late_stage(state) and (gradient := blend_gradient(journal, task.direction)):
+    if late_stage(state) and (gradient := ensemble_gradient(journal, state["trace"])
+                              or blend_gradient(journal, task.direction)):
         return {"gradient": gradient.model_dump(mode="json")}
-    failed = not working(last)
+    failed = not working(last) and best is None  # while nothing works, the next step fixes the last attempt
     code = run.experiment(best["id"] if best else last["id"]).read_code() or "(no script yet)"
     diagnosis = {k: v for k, v in (state.get("diagnosis") or {}).items() if k != "source"}
     refuted = ideas(journal, "refuted")
     fields = dict(
         digest=task_digest(state), code=clip(code, CODE_CHARS),
         hypothesis=(state.get("feedback") or [{}])[-1].get("hypothesis") or "none yet",
-        verdict=diagnosis.get("hypothesis_verdict", "untested"), diagnosis=json.dumps(diagnosis, indent=1),
+        verdict=(state.get("feedback") or [{}])[-1].get("verdict") or "none", diagnosis=json.dumps(diagnosis, indent=1),
+        fix_first=FIX_FIRST if failed else "",
         memory=_lines([f"- {m['change']} ({m['component']}; accepted {m['times']}x"
                        + (f", gain {m['gain']:.4g}" if m.get("gain") is not None else "") + ")"
                        for m in memory.rank(memory.recall(store_of(runtime), state["run_id"]), cfg.memory_top_m)]),
@@ -101,8 +134,8 @@ def compute_gradient(state: TraceState, runtime: Runtime[GomeContext] | None = N
             **fields, dropped=note))])
         if proposal is None:
             break
-        kept = [h for h in proposal.hypotheses if not repeats(h, refuted)]
-        dropped += [h.change for h in proposal.hypotheses if repeats(h, refuted)]
+        kept = [h for h in proposal.hypotheses if not dropped_why(h, refuted, failed)]
+        dropped += [f"{h.change} ({why})" for h in proposal.hypotheses if (why := dropped_why(h, refuted, failed))]
         if kept:
             break
     if kept:

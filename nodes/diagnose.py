@@ -8,8 +8,7 @@ from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
 from gome.nodes.judge import working
-from gome.nodes.prompts import CODE_CHARS, DIAGNOSE, LOG_CHARS, clip, system, task_digest
-from gome.nodes.repair import implements
+from gome.nodes.prompts import CODE_CHARS, DIAGNOSE, LOG_CHARS, clip, implements, system, task_digest
 from gome.nodes.runtime import folder_of, llm, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import BestRef, DiagnosisRecord, RunSummary, TraceState

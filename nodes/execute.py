@@ -17,12 +17,10 @@ from gome.nodes.runtime import config_of, emit, executor, folder_of, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import PendingScript, RunSummary, TraceState
 from gome.state.records import RunConfig, Task
-from gome.tools.files import copy_file
-from gome.tools.run.experiment import run_and_score, run_probe
+from gome.tools.run.experiment import run_and_score, run_probe, stage_candidates
 from gome.tools.run.folder import MAX_CODE_BYTES, ExperimentFolder, RunFolder
 from gome.tools.sandbox.environment import check_imports
 from gome.tools.sandbox.executor import Limits
-from gome.tools.task.submission import VAL_PREDICTIONS, output_caps
 
 
 def review(pending: PendingScript, folder: ExperimentFolder, state: dict) -> PendingScript:
@@ -46,25 +44,18 @@ def review(pending: PendingScript, folder: ExperimentFolder, state: dict) -> Pen
 
 
 def static_problems(runtime, run: RunFolder, folder: ExperimentFolder) -> list[str]:
-    """Imports of the script that do not resolve in the sandbox (asked of the sandbox's own Python)."""
+    """Imports of the script that do not resolve in the sandbox (asked of the sandbox's own Python, in a check
+    folder of this experiment's own: parallel traces never share one)."""
+    sandbox = executor(runtime)
     return check_imports(folder.read_code() or "", lambda code: run_probe(
-        executor(runtime), run.check_folder("imports"), code, run.input, timeout_s=120))
-
-
-def blend_inputs(run: RunFolder, folder: ExperimentFolder, task: Task, ids: list[str]) -> None:
-    """Copies of the blended experiments' predictions, for the script to read (read-only) as its candidates."""
-    caps = output_caps(task)
-    for exp_id in ids:
-        src, dest = run.experiment(exp_id), folder.candidates / exp_id
-        dest.mkdir(parents=True, exist_ok=True)
-        for name in (VAL_PREDICTIONS, task.submission_file):
-            copy_file(src.output(name), dest / name, caps[name])
+        sandbox, run.check_folder(f"imports-{folder.id}"), code, timeout_s=120),
+        getattr(sandbox, "python", type(sandbox).__name__))
 
 
 def execute(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> dict:
     pending, task, cfg, run = state["pending"], task_of(state), config_of(state), folder_of(state)
     folder, attempt = run.experiment(pending["id"]), state.get("attempt", 0)
-    if cfg.review and pending.get("has_script") and attempt == 0:
+    if cfg.review and pending.get("has_script"):  # every attempt: a repair is new code too
         pending = review(pending, folder, state)
     if not pending.get("has_script"):
         last = RunSummary(id=pending["id"], status="no_script", runtime_s=0.0, score=None, score_source=None,
@@ -91,14 +82,16 @@ def attempt_run(state: dict, runtime, run: RunFolder, folder: ExperimentFolder, 
                           detail="imports that do not resolve in the sandbox: " + "; ".join(problems)[:1500])
     candidates = None
     if pending.get("kind") == "blend":
-        blend_inputs(run, folder, task, (state.get("gradient") or {}).get("blend") or [])
+        if missing := stage_candidates(run, folder, task, (state.get("gradient") or {}).get("blend") or []):
+            return RunSummary(id=pending["id"], status="error", runtime_s=0.0, score=None, score_source=None,
+                              val_error=None, submission_valid=False, phase="static", detail=missing)
         candidates = folder.candidates
     env = {"GOME_SEED": str(cfg.seed)}
     deadline = state.get("deadline", time.time() + cfg.script_timeout_s)
     if cfg.repair.debug_rows and task.train_rows > 2 * cfg.repair.debug_rows:
         limits = Limits.of(cfg, min(deadline - time.time(), max(60.0, cfg.script_timeout_s / 10)))
         last, _ = run_and_score(executor(runtime), folder, task, limits, env, debug=True, candidates=candidates)
-        if not working(last, debug=True):
+        if not working(last, debug=True) and last["status"] != "timeout":  # slow on a sample: try it in full
             return RunSummary(**{**last, "phase": "debug", "detail": f"on a sample (GOME_DEBUG=1): {last['detail']}"})
     last, _ = run_and_score(executor(runtime), folder, task, Limits.of(cfg, deadline - time.time()), env,
                             candidates=candidates)

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from gome.state.graph_state import BestRef, DiagnosisRecord, RunSummary
 from gome.state.journal import beats
+from gome.state.records import GRADIENT_KINDS
 
 
 def working(last: RunSummary, debug: bool = False) -> bool:
     """It ran and wrote a valid submission with a score (a run on a sample: well-formed held-out predictions)."""
     ok = last["status"] == "ok" and last.get("submission_valid")
     return bool(ok and (last.get("val_error") is None if debug else last.get("score") is not None))
+
+
+def harness_scored(last: RunSummary) -> bool:
+    """Working, with the harness's own score: its held-out predictions were written and scored (a printed score
+    alone means they were not, which a repair should fix)."""
+    return working(last) and last.get("score_source") == "harness"
 
 
 def is_buggy(last: RunSummary, diagnosis: DiagnosisRecord, mode: str = "gradient") -> bool:
@@ -25,7 +32,7 @@ def verdict(intent: str, accepted: bool, buggy: bool) -> str | None:
     """What the step says of the hypothesis it implemented: untested when the implementation failed (even after
     its repairs; the idea was never tried), confirmed when it was accepted, refuted when it ran and did not help.
     Drafts and tree steps test no hypothesis."""
-    if intent not in ("update", "blend"):
+    if intent not in GRADIENT_KINDS:
         return None
     return "untested" if buggy else "confirmed" if accepted else "refuted"
 

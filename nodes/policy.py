@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 
-from gome.nodes.judge import working
+from gome.nodes.judge import harness_scored
+from gome.state.records import RunConfig
 
 MIN_REPAIR_S = 15  # wall clock a repair needs at least (an LLM call and a run)
 
@@ -68,7 +69,7 @@ def should_repair(state: dict, now: float | None = None) -> bool:
     """After execute: repair the script (same step) rather than judge it? Only a script that ran and failed,
     while repairs and wall clock remain; a script the repair could not replace goes to judgement as it is."""
     last, cfg = state.get("last") or {}, state.get("config", {})
-    if not last or last.get("status") == "no_script" or last.get("repair_error") or working(last):
+    if not last or last.get("status") == "no_script" or last.get("repair_error") or harness_scored(last):
         return False
     if state.get("attempt", 0) >= cfg.get("repair", {}).get("rounds", 3):
         return False
@@ -83,7 +84,6 @@ def late_stage(state: dict, now: float | None = None) -> bool:
     if share >= 1:
         return False
     steps = (state.get("step", 0) + 1) / max(state.get("budget", 1), 1)
-    search = cfg.get("time_s", 3600.0) * (1 - cfg.get("select", {}).get("reserve", 0.15)
-                                          if cfg.get("select", {}).get("reruns", 2) else 1)
+    search = RunConfig.model_validate(cfg).search_time()
     left = state.get("deadline", float("inf")) - (now if now is not None else time.time())
     return steps >= share or (search > 0 and 1 - left / search >= share)

@@ -26,7 +26,7 @@ FALLBACK_PACKAGES = ("numpy", "pandas", "sklearn", "scipy", "torch", "lightgbm",
 def environment(runtime: Runtime[GomeContext] | None, run: RunFolder) -> str:
     """The ML packages the sandbox's Python has, with versions (asked of the sandbox itself)."""
     versions = parse_answer(run_probe(executor(runtime), run.check_folder("environment"), VERSIONS_SCRIPT,
-                                      run.input, timeout_s=60))
+                                      timeout_s=60))
     if versions is None:  # the probe could not run: what this interpreter has, without versions
         return ", ".join(p for p in FALLBACK_PACKAGES if importlib.util.find_spec(p) is not None)
     run.write("environment", versions)

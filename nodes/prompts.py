@@ -12,6 +12,7 @@ from langchain_core.messages import SystemMessage
 
 from gome.nodes.runtime import config_of, folder_of, task_of
 from gome.nodes.template import format_rule, skeleton
+from gome.state.records import GRADIENT_KINDS
 
 DESCRIPTION_CHARS = 6000
 DIGEST_CHARS = 1500
@@ -53,6 +54,16 @@ def task_digest(state: dict) -> str:
     return (f"{task.name}: metric {task.metric} ({task.direction}).\n{clip(folder.description(), DIGEST_CHARS)}\n\n"
             f"## Data\n{clip(folder.schema(), SCHEMA_CHARS)}\n\n## Challenges of this task\n"
             f"{challenges or '- none listed'}")
+
+
+def implements(state: dict) -> str:
+    """The change the pending script implements, in words."""
+    pending, gradient = state.get("pending") or {}, state.get("gradient") or {}
+    if pending.get("kind") in GRADIENT_KINDS and gradient.get("hypothesis"):
+        return gradient["hypothesis"]["change"]
+    return {"draft": "the first solution of this trace: a simple, solid baseline",
+            "debug": "a fix of a failing script", "improve": "one atomic improvement of a working solution"
+            }.get(pending.get("kind"), pending.get("approach") or "a new solution")
 
 
 def script_rules(state: dict) -> str:
@@ -161,11 +172,10 @@ COMPUTE_GRADIENT = """# Task
 Propose 2 to 4 hypotheses for the next step. Each is ONE focused, testable change to the base script that
 addresses a challenge of the task or a problem the diagnosis found, with the component it touches, a step size
 (minimal edit, moderate change, or rewrite) and scores from 1 to 5 for impact, confidence, novelty and cost.
-Change what the model learns (features, model, training, validation), not logging or error handling. If the last
-run failed, the first hypothesis must fix that failure with a minimal edit."""
+Change what the model learns (features, model, training, validation), not logging or error handling. {fix_first}"""
 
 DROPPED = """
-# Dropped: these proposals repeat refuted changes; propose different ones
+# Dropped: these proposals repeat refuted changes or change no prediction; propose different ones
 {dropped}
 """
 
@@ -209,8 +219,24 @@ BLEND = """{brief}
 # Late stage: blend the best candidates of this run
 Candidates (best first): {candidates}
 Their held-out and test predictions are read-only in GOME_CANDIDATES_DIR/<id>/val_predictions.csv and
-submission.csv. This script blends them and already follows every rule; keep it, or improve the blend (rank
+{submission_file}. This script blends them and already follows every rule; keep it, or improve the blend (rank
 averaging, weights) without fitting anything on the held-out labels:
+```python
+{template}
+```"""
+
+
+ENSEMBLE = """{brief}
+
+{rules}
+{siblings}
+# Base script (the best so far)
+{base}
+
+# Late stage: average the base script's model with a different kind of model
+Keep the base script's features and validation, and make its model a voting ensemble of what it uses now and
+extra trees (soft voting for classes, so that probabilities are averaged). This is how the baseline looks with
+that ensemble; apply the same to the base script:
 ```python
 {template}
 ```"""

@@ -9,12 +9,13 @@ from __future__ import annotations
 from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
-from gome.nodes.prompts import CODE_CHARS, LOG_CHARS, REPAIR, clip, script_rules, system, task_brief
+from gome.nodes.prompts import CODE_CHARS, LOG_CHARS, REPAIR, clip, implements, script_rules, system, task_brief
 from gome.nodes.runtime import config_of, folder_of, llm, task_of
 from gome.nodes.scripts import approach_of
-from gome.nodes.template import blend_template
+from gome.nodes.template import baseline_template, blend_template
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
+from gome.tools.llm.usage import Ledger
 
 UNCHANGED = "it is the same script that failed: change what the error names"
 HOT = 0.8  # sampling temperature of a second or later repair
@@ -22,23 +23,15 @@ PHASES = {"static": "the import check, before the script ran", "debug": "the fir
           "full": "the full run"}
 
 
-def implements(state: dict) -> str:
-    """The change the pending script implements, in words."""
-    pending, gradient = state.get("pending") or {}, state.get("gradient") or {}
-    if pending.get("kind") in ("update", "blend") and gradient.get("hypothesis"):
-        return gradient["hypothesis"]["change"]
-    return {"draft": "the first solution of this trace: a simple, solid baseline",
-            "debug": "a fix of a failing script", "improve": "one atomic improvement of a working solution"
-            }.get(pending.get("kind"), pending.get("approach") or "a new solution")
-
-
 def repair(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> dict:
     last, pending, cfg, task = state["last"], state["pending"], config_of(state), task_of(state)
     folder, attempt = folder_of(state).experiment(pending["id"]), state.get("attempt", 0)
-    failed = folder.read_code() or ""
+    failed = folder.attempt_code(attempt) or folder.read_code() or ""  # as archived: a re-run after a crash too
     error = "; ".join(str(last.get(k)) for k in ("status", "detail", "val_error", "submission_error") if last.get(k))
-    if pending.get("kind") == "blend":  # the blend template is known to run: no model needed to repair a copy of it
-        return _repaired(folder, pending, attempt, error, blend_template(task, state["gradient"]["blend"]), {})
+    if (template := late_template(state, task, failed)) is not None:
+        return _repaired(folder, pending, attempt, error, template, {})
+    if spent := budget_spent(state, cfg):
+        return {"last": {**last, "repair_error": spent}}
     earlier = [f"- attempt {a['attempt'] + 1} ({a.get('phase', 'run')}): {(a.get('detail') or '')[:200]}"
                for a in folder.attempts()[:-1]]
     caller = llm(state, runtime, "repair")
@@ -53,6 +46,26 @@ def repair(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> di
         why = UNCHANGED if code is not None else caller.errors[-1] if caller.errors else "no script in the reply"
         return {"last": {**last, "repair_error": why}, "usage": caller.usage}
     return _repaired(folder, pending, attempt, error, code, caller.usage)
+
+
+def late_template(state: dict, task, failed: str) -> str | None:
+    """A late-stage step whose script failed is repaired with its template, which is known to run (the 1.5B model
+    typed CANDIDs for CANDIDATES, and repeated it): no model is needed to repair a copy of it."""
+    kind = state["pending"].get("kind")
+    template = (blend_template(task, state["gradient"]["blend"]) if kind == "blend" else
+                baseline_template(task, config_of(state).repair.debug_rows, ensemble=True) if kind == "ensemble"
+                else None)
+    return None if template is None or _same(template, failed) else template
+
+
+def budget_spent(state: dict, cfg) -> str | None:
+    """A repair is an LLM call: none once the run's tokens or dollars are spent."""
+    ledger = Ledger.of(folder_of(state).path("usage.jsonl"))
+    if cfg.max_tokens and ledger.tokens() >= cfg.max_tokens:
+        return "the run's token budget is spent"
+    if cfg.max_dollars and ledger.dollars(cfg.prices)[0] >= cfg.max_dollars:
+        return "the run's dollar budget is spent"
+    return None
 
 
 def _repaired(folder, pending: dict, attempt: int, error: str, code: str, usage: dict) -> dict:

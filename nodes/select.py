@@ -19,11 +19,11 @@ from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState
 from gome.state.journal import beats
 from gome.state.records import Task
-from gome.tools.run.experiment import run_and_score
+from gome.tools.run.experiment import run_and_score, stage_candidates
 from gome.tools.run.folder import RunFolder
 from gome.tools.sandbox.executor import Limits
 
-CANDIDATE_FIELDS = {"id", "trace", "step", "score", "score_source", "submission_valid", "status", "buggy"}
+CANDIDATE_FIELDS = {"id", "trace", "step", "score", "score_source", "submission_valid", "status", "buggy", "intent"}
 
 
 def candidates(run_dir: str | Path, direction: str, k: int) -> list[dict]:
@@ -33,13 +33,22 @@ def candidates(run_dir: str | Path, direction: str, k: int) -> list[dict]:
 
 
 def rerun(runtime, run: RunFolder, task: Task, cand: dict, seed: int, limits: Limits) -> float | None:
-    """Run a candidate again with another seed in its rerun-seed<k> folder; its harness score, or None."""
+    """Run a candidate again with another seed in its rerun-seed<k> folder; its harness score, or None. A blend
+    blends its candidates' re-runs with that seed (where they were re-run): a blend of fixed predictions would
+    score the same on every seed and look robust whatever its parts do."""
     folder = run.rerun(cand["id"], seed).fresh()
+    candidates = None
     try:
         folder.copy_code_from(run.experiment(cand["id"]))
+        if cand.get("intent") == "blend":
+            exp = run.experiment(cand["id"]).read_experiment()
+            if exp is None or exp.gradient is None or stage_candidates(run, folder, task, exp.gradient.blend, seed):
+                return None
+            candidates = folder.candidates
     except OSError:
         return None
-    summary, result = run_and_score(executor(runtime), folder, task, limits, env={"GOME_SEED": str(seed)})
+    summary, result = run_and_score(executor(runtime), folder, task, limits, env={"GOME_SEED": str(seed)},
+                                    candidates=candidates)
     return summary["score"] if result.ok and summary["score_source"] == "harness" else None
 
 
@@ -53,7 +62,9 @@ def select(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> dic
     report: dict = {"candidates": cands, "reruns": cfg.select.reruns, "skipped": None}
     if len(cands) > 1 and cfg.select.reruns:
         end = state.get("started_at", time.time()) + cfg.time_s
-        jobs = [(c, s) for s in range(1, cfg.select.reruns + 1) for c in cands]  # seed-major: fair if time runs out
+        # Seed-major, fair if time runs out; within a seed, blends after the experiments they blend.
+        jobs = [(c, s) for s in range(1, cfg.select.reruns + 1)
+                for c in sorted(cands, key=lambda c: c.get("intent") == "blend")]
         for n, (cand, seed) in enumerate(jobs):
             left = end - time.time()
             if left < 2:

@@ -53,14 +53,23 @@ def format_rule(task: Task) -> str:
     return "Predict numbers on the target's scale."
 
 
-def baseline_template(task: Task, debug_rows: int = 2000) -> str:
-    """A complete script that already follows every rule, for the draft to start from."""
+def baseline_template(task: Task, debug_rows: int = 2000, ensemble: bool = False) -> str:
+    """A complete script that already follows every rule, for the draft to start from. ensemble: gradient-boosted
+    trees averaged with extra trees (soft voting for classes), a different kind of model whose errors differ."""
     metric = get_metric(task.metric)
     regression = metric.kind == "regression"
     learner = "HistGradientBoostingRegressor" if regression else "HistGradientBoostingClassifier"
-    make = f"return {learner}(random_state=SEED)"
+    core, learners = f"{learner}(random_state=SEED)", learner
+    if ensemble:
+        voting = "VotingRegressor" if regression else "VotingClassifier"
+        trees = "ExtraTreesRegressor" if regression else "ExtraTreesClassifier"
+        core = (f'{voting}([("gbm", {learner}(random_state=SEED)),\n'
+                f'                   ("trees", {trees}(n_estimators=300, min_samples_leaf=2, n_jobs=2, '
+                f'random_state=SEED))]{"" if regression else ", voting=" + chr(34) + "soft" + chr(34)})')
+        learners = f"{learner}, {trees}, {voting}"
+    make = f"return {core}"
     if metric.name == "rmsle":  # fit log1p(target), predict back on its scale: never below 0, where RMSLE breaks
-        make = (f"return TransformedTargetRegressor({learner}(random_state=SEED), func=np.log1p,\n"
+        make = (f"return TransformedTargetRegressor({core}, func=np.log1p,\n"
                 "                                      inverse_func=lambda z: np.clip(np.expm1(z), 0, None))")
     idc, cols, targets = task.id_column, task.submission_columns, task.target_columns
     multi = metric.kind == "probability" and len(cols) > 1
@@ -81,11 +90,13 @@ def baseline_template(task: Task, debug_rows: int = 2000) -> str:
     lines = skeleton(task).split("\n")[2:]  # X and y are built above from the encoded features
     lines = [line.replace("model.fit", "model = make_model()\n    model.fit") for line in lines]
     dropped = ", ".join(f'"{t}"' for t in targets)
-    return f"""# Approach: gradient-boosted trees on every column (replace with yours)
+    approach = ("gradient-boosted trees and extra trees, averaged, on every column" if ensemble else
+                "gradient-boosted trees on every column (replace with yours)")
+    return f"""# Approach: {approach}
 import os
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import {learner}
+from sklearn.ensemble import {learners}
 {compose_import}{metrics_import}from sklearn.model_selection import KFold
 
 DATA_DIR = os.environ["GOME_DATA_DIR"]
@@ -152,8 +163,8 @@ def blend(name):
     return {combine}
 
 
-for name, out in (("val_predictions.csv", "val_predictions.csv"), ("submission.csv", "{task.submission_file}")):
+for name in ("val_predictions.csv", "{task.submission_file}"):  # held-out rows, then the test set
     blended = blend(name).reset_index().rename(columns={{"index": "{idc}"}})
-    blended.to_csv(out, index=False)
+    blended.to_csv(name, index=False)
     print(name, "blended rows:", len(blended))
 """

@@ -96,6 +96,7 @@ class GradientRecord(TypedDict, total=False):
     source: str  # llm, fallback or late-stage
     dropped: list[str]  # proposals that repeated a refuted change
     blend: list[str]  # late stage: the experiments to blend, best first
+    ensemble: bool  # late stage: average the best script's model with another kind of model
 
 
 class DiagnosisRecord(TypedDict, total=False):

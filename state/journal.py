@@ -61,7 +61,7 @@ class Journal:
     @property
     def good(self) -> list[Experiment]:
         """Working and not buggy: what tree search improves."""
-        return [e for e in self.nodes if not e.buggy]
+        return [e for e in self.nodes if e.working and not e.buggy]
 
     @property
     def buggy(self) -> list[Experiment]:

@@ -19,6 +19,7 @@ StepSize = Literal["minimal", "moderate", "rewrite"]
 ScoreSource = Literal["harness", "self_reported"]
 Mode = Literal["gradient", "tree", "auto"]
 StepMode = Literal["gradient", "tree"]  # what one step is; auto chooses between them
+GRADIENT_KINDS = ("update", "blend", "ensemble")  # steps that implement a gradient (a hypothesis under test)
 
 
 class Task(BaseModel):
@@ -205,6 +206,7 @@ class Gradient(BaseModel):
     source: Literal["llm", "fallback", "late-stage"] = "llm"
     dropped: list[str] = Field(default_factory=list, description="proposals that repeated a refuted change")
     blend: list[str] = Field(default_factory=list, description="late stage: the experiments to blend, best first")
+    ensemble: bool = Field(False, description="late stage: average the best script's model with another kind")
 
 
 class MemoryEntry(BaseModel):

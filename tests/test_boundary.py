@@ -194,7 +194,8 @@ def test_malformed_replies_cost_a_step_never_the_run(breast_cancer, tmp_path):
         hypotheses(("scale", "features", "moderate", 4)),
         garbage, garbage,  # no script in either reply: the step is lost, not the run
         ], unsupported={"function_calling"})
-    final = run_gome(breast_cancer, RunConfig(steps=2, select=NO_RERUNS), out=tmp_path / "runs", chat_model=model)
+    final = run_gome(breast_cancer, RunConfig(steps=2, select=NO_RERUNS, late_stage=1), out=tmp_path / "runs",
+                     chat_model=model)
     assert final["status"] == "succeeded" and model.remaining == 0
     steps = run_json(final["run_dir"])["steps"]
     assert steps[0]["status"] == "ok" and steps[0]["accepted"]

@@ -2,11 +2,13 @@
 implementation stay untested, the proposer steers by memory and refutations, and the late stage blends."""
 
 import json
+import re
 from pathlib import Path
 
 from gome import RunConfig, run_gome
-from gome.nodes.template import blend_template
+from gome.nodes.template import baseline_template, blend_template
 from gome.tools.task.loading import load_task
+from tests.conftest import EXAMPLES
 from tests.fakes.chat import ScriptedChatModel
 from tests.fakes.scripts import BUGGY_DRAFT, PLAIN_LOGREG, SCALED_LOGREG, SHALLOW_TREE, diagnosis, hypotheses, script
 
@@ -114,34 +116,60 @@ def test_the_proposer_steers_by_memory_and_drops_a_refuted_idea(breast_cancer, t
     assert "Standardize the features before the model (features; accepted 1x, gain" in memory
     refuted = first_ask.split("# Refuted")[1].split("# Untested")[0]
     assert "Replace the model with a shallow decision tree (model" in refuted
-    assert "# Dropped: these proposals repeat refuted changes" in second_ask
+    assert "# Dropped: these proposals repeat refuted changes or change no prediction" in second_ask
     assert "Use a shallow decision tree model instead" in second_ask.split("# Dropped")[1]
     gradient = record(final, "0004")["gradient"]
     assert gradient["hypothesis"]["change"] == "Lower the regularisation of the logistic regression"
-    assert gradient["dropped"] == ["Use a shallow decision tree model instead"]
+    assert gradient["dropped"] == ["Use a shallow decision tree model instead (it repeats a refuted change)"]
     assert record(final, "0003")["verdict"] == "refuted"
 
 
-def test_the_late_stage_blends_the_best_candidates_and_the_harness_scores_the_blend(breast_cancer, tmp_path):
-    blend = blend_template(load_task(breast_cancer), ["0002", "0001"])
+def test_the_late_stage_ensembles_then_blends_and_selection_re_runs_the_blend(breast_cancer, tmp_path):
+    task = load_task(breast_cancer)
+
+    def blend_what_was_asked(prompt: str) -> str:  # the model copies the blend script the prompt offers
+        ids = re.search(r"Candidates \(best first\): (.+)", prompt).group(1).split(", ")
+        return script(blend_template(task, ids))
+
     model = ScriptedChatModel(replies=[
         script(PLAIN_LOGREG), diagnosis("ran", True, "works"),
         hypotheses(("Standardize the features", "features", "moderate", 4)),
         script(SCALED_LOGREG), diagnosis("ran", True, "better"),
-        script(blend), diagnosis("ran", True, "the blend helps")])  # step 3 of 3: late stage, no proposal asked
-    final = run_gome(breast_cancer, RunConfig(steps=3, select={"reruns": 0}), out=tmp_path, chat_model=model)
+        script(baseline_template(task, ensemble=True)), diagnosis("ran", True, "the ensemble"),  # step 3 of 4
+        blend_what_was_asked, diagnosis("ran", True, "the blend")])  # step 4: no proposal is asked in the late stage
+    cfg = RunConfig(steps=4, select={"top_k": 4, "reruns": 1})
+    final = run_gome(breast_cancer, cfg, out=tmp_path, chat_model=model)
     assert final["status"] == "succeeded" and model.remaining == 0
-    exp = record(final, "0003")
-    assert exp["intent"] == "blend" and exp["gradient"]["blend"] == ["0002", "0001"]
-    assert exp["gradient"]["hypothesis"]["component"] == "ensembling" and exp["parent"] == "0002"
-    assert exp["status"] == "ok" and exp["score_source"] == "harness" and exp["submission_valid"]
-    [blend_prompt] = prompts_with(model, "# Late stage: blend the best candidates of this run")
-    assert "Candidates (best first): 0002, 0001" in blend_prompt
-    assert len(prompts_with(model, "Propose 2 to 4 hypotheses")) == 1  # the blend needed no proposal
-    copies = run_dir_of(final) / "experiments/0003/candidates"
-    assert sorted(p.name for p in copies.iterdir()) == ["0001", "0002"]
+    assert len(prompts_with(model, "Propose 2 to 4 hypotheses")) == 1
+    ensemble = record(final, "0003")
+    assert ensemble["intent"] == "ensemble" and ensemble["gradient"]["hypothesis"]["component"] == "ensembling"
+    assert ensemble["status"] == "ok" and ensemble["score_source"] == "harness" and ensemble["parent"] == "0002"
+    [ensemble_prompt] = prompts_with(model, "# Late stage: average the base script's model")
+    assert "VotingClassifier" in ensemble_prompt and "make_pipeline(StandardScaler()" in ensemble_prompt  # the base
+    blend = record(final, "0004")
+    ids = blend["gradient"]["blend"]
+    assert blend["intent"] == "blend" and sorted(ids) == ["0001", "0002", "0003"] and blend["parent"] == ids[0]
+    assert blend["status"] == "ok" and blend["score_source"] == "harness" and blend["submission_valid"]
+    copies = run_dir_of(final) / "experiments/0004/candidates"
     assert (copies / "0001" / "val_predictions.csv").read_bytes() == (
         run_dir_of(final) / "experiments/0001/val_predictions.csv").read_bytes()
+    select = json.loads((run_dir_of(final) / "select.json").read_text())
+    assert all(c["rerun_scores"][0] is not None for c in select["candidates"])  # the blend re-ran too
+    rerun = run_dir_of(final) / "experiments/0004/rerun-seed1/candidates/0002/val_predictions.csv"
+    assert rerun.read_bytes() == (run_dir_of(final) / "experiments/0002/rerun-seed1/val_predictions.csv").read_bytes()
+
+
+def test_a_blend_writes_the_task_s_own_submission_file(tmp_path, monkeypatch):
+    task = load_task(EXAMPLES / "breast-cancer").model_copy(update={"submission_file": "preds.csv"})
+    for exp_id, value in (("0001", 0.2), ("0002", 0.6)):
+        folder = tmp_path / "candidates" / exp_id
+        folder.mkdir(parents=True)
+        for name in ("val_predictions.csv", "preds.csv"):
+            (folder / name).write_text(f"id,benign\n1,{value}\n2,{value}\n")
+    monkeypatch.setenv("GOME_CANDIDATES_DIR", str(tmp_path / "candidates"))
+    monkeypatch.chdir(tmp_path)
+    exec(blend_template(task, ["0002", "0001"]), {})  # noqa: S102 - gome's own template
+    assert (tmp_path / "preds.csv").read_text().splitlines() == ["id,benign", "1,0.4", "2,0.4"]
 
 
 def test_prepare_lists_the_challenges_every_reasoning_prompt_carries(breast_cancer, tmp_path):
@@ -178,3 +206,16 @@ def test_a_repair_that_returns_the_failed_script_is_asked_again_then_the_attempt
     assert record(final, "0001")["attempts"] == 1  # the unchanged script was not run again
     retry = model.calls[2]["prompt"]
     assert "it is the same script that failed: change what the error names" in retry
+
+
+def test_a_proposal_that_changes_no_prediction_is_dropped(breast_cancer, tmp_path):
+    model = ScriptedChatModel(replies=[
+        script(PLAIN_LOGREG), diagnosis("ran", True, "works"),
+        hypotheses(("Add a check for missing data before fitting the model", "model", "rewrite", 5),
+                    ("Standardize the features", "features", "moderate", 3)),
+        script(SCALED_LOGREG), diagnosis("ran", True, "better")])
+    final = run_gome(breast_cancer, RunConfig(steps=2, select={"reruns": 0}, late_stage=1), out=tmp_path,
+                     chat_model=model)
+    gradient = record(final, "0002")["gradient"]
+    assert gradient["hypothesis"]["change"] == "Standardize the features"  # the higher-scored check was dropped
+    assert gradient["dropped"] == ["Add a check for missing data before fitting the model (it changes no prediction)"]

@@ -4,7 +4,8 @@ Replies are scripted in order. A reply is one of:
 - a dict: the model's decision. Asked with structured output, it comes back in the shape the method produces
   (a tool call for function_calling, JSON text for json_schema / json_mode / plain calls);
 - a str: free text (a script in a ```python block, or garbage);
-- an AIMessage: sent back as it is.
+- an AIMessage: sent back as it is;
+- a function of the prompt: the reply a model writes having read it.
 `unsupported` lists structured-output methods the "server" refuses (HTTP 500 before any reply is used), as
 llama.cpp's server refuses json_schema. `standing` answers some decisions by schema name without taking a scripted
 reply: by default prepare's TaskChallenges, so that tests script only the steps they are about.
@@ -92,7 +93,8 @@ class ScriptedChatModel(BaseChatModel):
                 raise RepliesExhausted(f"scripted replies of trace {key} exhausted after {pos} calls ({method})")
             self._position[key] = pos + 1
             self._calls.append({"method": method, "trace": key, "prompt": prompt})
-            return queue[pos]
+            reply = queue[pos]
+        return reply(prompt) if callable(reply) else reply
 
     @staticmethod
     def _usage(messages: list[BaseMessage], reply: str) -> dict:

@@ -44,12 +44,15 @@ def test_step_is_written_from_best_gradient_and_memory(trace_state, make_runtime
     state = {**trace_state, "step": 1, "gradient": gradient,
              "best": {"id": "0001", "score": 0.98, "score_source": "harness"}, "last": {"id": "0001"},
              "feedback": [{"step": 0, "id": "0000", "hypothesis": "add polynomial features", "status": "ok",
-                           "score": 0.9, "accepted": False, "reason": "worse"}]}
+                           "score": 0.9, "accepted": False, "reason": "worse", "verdict": "refuted"},
+                          {"step": 0, "id": "0000", "hypothesis": "target-encode the categories", "status": "error",
+                           "score": None, "accepted": False, "reason": "crashed", "verdict": "untested"}]}
     pending = apply_momentum(state, runtime)["pending"]
     assert pending["id"] == "0002" and pending["parent"] == "0001" and pending["has_script"]
     prompt = model.calls[0]["prompt"]
     assert "Change to make now: standardize features" in prompt
     assert "use the real target column (data; accepted 1x)" in prompt
     assert "add polynomial features: worse" in prompt
+    assert "target-encode the categories" not in prompt  # failed in its implementation: not an idea to avoid
     assert "LogisticRegression(max_iter=50)" in prompt  # the best script is the base
     assert (Path(trace_state["run_dir"]) / "experiments/0002/main.py").read_text() == SCALED_LOGREG

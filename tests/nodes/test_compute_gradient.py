@@ -1,4 +1,6 @@
-from gome.nodes.compute_gradient import choose, compute_gradient
+import pytest
+
+from gome.nodes.compute_gradient import choose, compute_gradient, dropped_why
 from gome.nodes.scripts import save_script
 from gome.state.records import Hypothesis
 from tests.fakes.scripts import BUGGY_DRAFT, diagnosis, hypotheses
@@ -11,6 +13,22 @@ def test_after_a_failure_the_fix_is_chosen_even_if_less_exciting():
     bold = Hypothesis(change="stack five models", step_size="rewrite", impact=5, confidence=4, novelty=5, cost=2)
     assert choose([bold, fix], failed=True) is fix
     assert choose([bold, fix], failed=False) is bold
+
+
+@pytest.mark.parametrize(("change", "dropped"), [
+    ("Add a check for missing data before fitting the model", True),
+    ("Add a check that all labels are integers", True),
+    ("Wrap training in try/except to handle errors", True),
+    ("Add logging of the fold scores", True),
+    ("Check for missing values and impute them with the median", False),  # names a change to the data
+    ("Try a shallow decision tree", False),
+    ("Log-transform the target", False),
+    ("Raise the learning rate to 0.1", False),
+])
+def test_a_proposal_that_changes_no_prediction_is_dropped_once_a_script_works(change, dropped):
+    h = Hypothesis(change=change, component="model")
+    assert (dropped_why(h, []) == "it changes no prediction") is dropped
+    assert dropped_why(h, [], failed=True) is None  # while nothing works, a guard may be the fix
 
 
 def test_gradient_from_the_diagnosis_and_feedback(trace_state, make_runtime):

@@ -262,6 +262,7 @@ class LLMCaller:
             except _Fatal:
                 return None
             if out is None:
+                model = self.model  # a model that refuses the hotter temperature gets its own setting again
                 continue
             text = reply_text(out)
             code = extract_code(text) if len(text) <= MAX_REPLY_CHARS else None

@@ -16,8 +16,8 @@ import pandas as pd
 
 from gome.state.graph_state import RunSummary
 from gome.state.records import Task
-from gome.tools.files import remove_tree
-from gome.tools.run.folder import ExperimentFolder
+from gome.tools.files import copy_file, remove_tree
+from gome.tools.run.folder import ExperimentFolder, RunFolder
 from gome.tools.sandbox.executor import Collect, Executor, Limits, RunResult
 from gome.tools.sandbox.quota import unmount_stale
 from gome.tools.task.metrics import ScoringError
@@ -95,15 +95,36 @@ def run_and_score(executor: Executor, folder: ExperimentFolder, task: Task, limi
     return summary, result
 
 
-def run_probe(executor: Executor, folder: ExperimentFolder, code: str, data_dir: Path, timeout_s: float = 120.0
-              ) -> str:
-    """Run one of gome's own small scripts in the sandbox (what can be imported there) and return its stdout."""
-    folder.fresh().write_code(code)
+def run_probe(executor: Executor, folder: ExperimentFolder, code: str, timeout_s: float = 120.0) -> str:
+    """Run one of gome's own small scripts in the sandbox (what can be imported there) and return its stdout
+    ("" when it could not run: the caller goes on without an answer). It is given no data (an empty folder)."""
     try:
-        result = executor.run(folder.main, folder.work, data_dir, Limits(timeout_s=timeout_s), env={})
+        folder.fresh().write_code(code)
+        (folder.path / "data").mkdir()
+        result = executor.run(folder.main, folder.work, folder.path / "data", Limits(timeout_s=timeout_s), env={})
     except Exception:  # the sandbox failed to start: the probe has no answer, and the caller goes on without one
         return ""
     finally:
         with contextlib.suppress(OSError):
             remove_tree(folder.work)
     return result.stdout
+
+
+def stage_candidates(run: RunFolder, folder: ExperimentFolder, task: Task, ids: list[str], seed: int | None = None
+                 ) -> str | None:
+    """Copies of the blended experiments' predictions (of their re-run with `seed` where there is one), for the
+    script to read, read-only, as its candidates. Returns what is missing, or None."""
+    caps = output_caps(task)
+    remove_tree(folder.candidates)
+    for exp_id in ids:
+        src, dest = run.experiment(exp_id), folder.candidates / exp_id
+        rerun = run.rerun(exp_id, seed) if seed is not None else None
+        if rerun is not None and all(rerun.output(n).is_file() for n in (VAL_PREDICTIONS, task.submission_file)):
+            src = rerun
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in (VAL_PREDICTIONS, task.submission_file):
+            try:
+                copy_file(src.output(name), dest / name, caps[name])
+            except OSError as e:
+                return f"candidate {exp_id} has no usable {name} ({e.strerror or e})"
+    return None

@@ -124,9 +124,6 @@ class ExperimentFolder:
         self.path.mkdir(parents=True)
         return self
 
-    def exists(self) -> bool:
-        return self.path.is_dir() and not self.path.is_symlink()
-
     @property
     def candidates(self) -> Path:
         """For a blend: copies of the blended experiments' predictions, given to the script read-only."""
@@ -140,6 +137,10 @@ class ExperimentFolder:
             folder.copy_code_from(self)
         folder.write_logs(self.read_log("stdout") or "", self.read_log("stderr") or "")
         folder.write("result", summary)
+
+    def attempt_code(self, k: int) -> str | None:
+        """The script of a failed attempt, as archive_attempt kept it."""
+        return ExperimentFolder(self.path / "attempts" / str(k)).read_code()
 
     def attempts(self) -> list[dict]:
         """The failed attempts kept by archive_attempt, in order: their result records."""
@@ -188,9 +189,6 @@ class ExperimentFolder:
     def read(self, record: str, default: Any = None) -> Any:
         value = read_json(self.path / f"{record}.json", default)
         return value if isinstance(value, dict) else default
-
-    def has(self, record: str) -> bool:
-        return (self.path / f"{record}.json").is_file()
 
     def write_experiment(self, exp: Experiment) -> None:
         write_json(self.path / "metrics.json", exp.model_dump(mode="json"))
@@ -319,6 +317,9 @@ class RunFolder:
             copy_file(src.main, self.best / "solution.py", MAX_CODE_BYTES)
             if summary.get("submission_valid"):
                 copy_file(src.output(submission_file), self.best / "submission.csv", max_bytes)
+            remove_tree(self.best / "candidates")
+            if src.candidates.is_dir():  # a blend: what solution.py reads (GOME_CANDIDATES_DIR) comes with it
+                copy_tree(src.candidates, self.best / "candidates")
             write_json(self.best / "best.json", summary)
             return True
 

@@ -49,7 +49,7 @@ for module, name in {wanted!r}:
 print({mark!r} + json.dumps(answers))
 """
 
-_known: dict[str, bool] = {}  # "module" or "module:name" -> resolves in the sandbox
+_known: dict[tuple[str, str], bool] = {}  # (sandbox, "module" or "module:name") -> resolves there
 
 
 def parse_answer(stdout: str) -> dict | None:
@@ -93,27 +93,28 @@ def _catches_import_error(handler: ast.ExceptHandler) -> bool:
     return any(isinstance(n, ast.Name) and n.id in CATCHES for n in names)
 
 
-def check_imports(code: str, run_in_sandbox: Callable[[str], str]) -> list[str]:
+def check_imports(code: str, run_in_sandbox: Callable[[str], str], sandbox: str = "local") -> list[str]:
     """What the script imports that the sandbox cannot give it, one line each (empty: all resolve).
-    `run_in_sandbox(script) -> stdout` runs gome's check script where the script will run."""
+    `run_in_sandbox(script) -> stdout` runs gome's check script where the script will run; `sandbox` names it,
+    for the cache (answers of one sandbox say nothing of another)."""
     try:
         wanted = imports_of(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []  # compiling is the run's to report: write_script already asked for a script that compiles
     keys = [(m, None) for m, _, _ in wanted] + [(m, n) for m, names, _ in wanted for n in names]
-    missing = sorted({k for k in keys if _key(*k) not in _known}, key=lambda k: _key(*k))
+    missing = sorted({k for k in keys if (sandbox, _key(*k)) not in _known}, key=lambda k: _key(*k))
     if missing:
         answers = parse_answer(run_in_sandbox(CHECK_SCRIPT.format(wanted=missing, mark=MARK))) or {}
         if not answers:
             return []  # the check itself could not run: let the real run speak
-        _known.update({k: bool(v) for k, v in answers.items()})
+        _known.update({(sandbox, k): bool(v) for k, v in answers.items()})
     problems = []
     for module, names, line in wanted:
-        if not _known.get(module, True):
+        if not _known.get((sandbox, module), True):
             problems.append(f"line {line}: no module named {module!r}")
             continue
         problems += [f"line {line}: cannot import name {n!r} from {module!r}" for n in names
-                     if not _known.get(_key(module, n), True)]
+                     if not _known.get((sandbox, _key(module, n)), True)]
     return problems
 
 

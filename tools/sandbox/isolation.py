@@ -82,7 +82,8 @@ def sandbox_candidates(python: str = sys.executable) -> str:
 
 
 def bwrap_args(bwrap: str, workdir: Path, data_dir: Path, *, allow_network: bool, tmp_bytes: int,
-               gpus: list[str] | None = None, candidates: Path | None = None) -> list[str]:
+               gpus: list[str] | None = None, candidates: Path | None = None, python: str = sys.executable
+               ) -> list[str]:
     args = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
             "--new-session", "--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -98,17 +99,17 @@ def bwrap_args(bwrap: str, workdir: Path, data_dir: Path, *, allow_network: bool
     args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
              "--size", str(tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
     made: set[str] = {"/tmp"}
-    for root in python_roots():
+    for root in python_roots(python):
         for parent in reversed(Path(root).parents[:-1]):  # traversable parents even where the host's are 0700
             if str(parent) not in made:
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(str(parent))
         args += ["--ro-bind", root, root]
-    work, data = sandbox_paths()
+    work, data = sandbox_paths(python)
     args += ["--perms", "0755", "--dir", str(Path(work).parent),  # traversable by the slot's uid
              "--ro-bind", str(data_dir), data, "--bind", str(workdir), work, "--chdir", work]
     if candidates is not None:
-        args += ["--ro-bind", str(candidates), sandbox_candidates()]
+        args += ["--ro-bind", str(candidates), sandbox_candidates(python)]
     if not allow_network:
         args.append("--unshare-net")
     for gpu in gpus or []:

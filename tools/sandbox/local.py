@@ -191,7 +191,8 @@ class LocalExecutor:
         if iso.bwrap:
             gpus = [self.gpus[slot % len(self.gpus)]] if self.gpus else None
             argv = [*bwrap_args(iso.bwrap, workdir, data_dir, allow_network=self.allow_network,
-                                tmp_bytes=self.tmp_bytes, gpus=gpus, candidates=candidates), *argv]
+                                tmp_bytes=self.tmp_bytes, gpus=gpus, candidates=candidates, python=self.python),
+                    *argv]
             inside = {"GOME_DATA_DIR": sandbox_paths(self.python)[1], "HOME": "/tmp", "TMPDIR": "/tmp"}
             if candidates is not None:
                 inside["GOME_CANDIDATES_DIR"] = sandbox_candidates(self.python)

@@ -121,11 +121,6 @@ def _sparse_files(folder: Path) -> list[str]:
     return sorted(found)
 
 
-def data_bytes(folder: str | Path) -> int:
-    """What a copy of the public data takes on disk."""
-    return sum((Path(root) / name).lstat().st_size for root, _dirs, files in os.walk(folder) for name in files)
-
-
 def _read_header(path: Path, what: str, problems: list[str]) -> pd.DataFrame | None:
     if not path.is_file() or path.is_symlink():
         if not path.is_symlink():
