@@ -53,10 +53,8 @@ def format_rule(task: Task) -> str:
     return "Predict numbers on the target's scale."
 
 
-def baseline_template(task: Task, debug_rows: int = 2000, ensemble: bool = False) -> str:
-    """A complete script that already follows every rule, for the draft to start from. ensemble: gradient-boosted
-    trees averaged with extra trees (soft voting for classes), a different kind of model whose errors differ."""
-    metric = get_metric(task.metric)
+def model_code(metric, ensemble: bool) -> tuple[str, str]:
+    """The body of the template's make_model() and the sklearn.ensemble names it imports."""
     regression = metric.kind == "regression"
     learner = "HistGradientBoostingRegressor" if regression else "HistGradientBoostingClassifier"
     core, learners = f"{learner}(random_state=SEED)", learner
@@ -67,23 +65,34 @@ def baseline_template(task: Task, debug_rows: int = 2000, ensemble: bool = False
                 f'                   ("trees", {trees}(n_estimators=300, min_samples_leaf=2, n_jobs=2, '
                 f'random_state=SEED))]{"" if regression else ", voting=" + chr(34) + "soft" + chr(34)})')
         learners = f"{learner}, {trees}, {voting}"
-    make = f"return {core}"
     if metric.name == "rmsle":  # fit log1p(target), predict back on its scale: never below 0, where RMSLE breaks
-        make = (f"return TransformedTargetRegressor({core}, func=np.log1p,\n"
-                "                                      inverse_func=lambda z: np.clip(np.expm1(z), 0, None))")
-    idc, cols, targets = task.id_column, task.submission_columns, task.target_columns
-    multi = metric.kind == "probability" and len(cols) > 1
-    if multi:
-        predict = "model.predict_proba(X_test)"
+        return (f"return TransformedTargetRegressor({core}, func=np.log1p,\n"
+                "                                      inverse_func=lambda z: np.clip(np.expm1(z), 0, None))"), learners
+    return f"return {core}", learners
+
+
+def output_code(task: Task, metric) -> tuple[str, str, str]:
+    """The template's test prediction, its submission write and its own validation score, in this task's shape."""
+    idc, cols = task.id_column, task.submission_columns
+    if metric.kind == "probability" and len(cols) > 1:
         write = (f'sub = pd.DataFrame(pred, columns=[str(c) for c in model.classes_])\n'
                  f'sub.insert(0, "{idc}", test["{idc}"].values)\nsub.to_csv("{task.submission_file}", index=False)')
         score = "log_loss(y, oof, labels=model.classes_)" if metric.name == "log_loss" else \
             "roc_auc_score(y, oof, multi_class='ovr')"
-    else:
-        predict = "model.predict_proba(X_test)[:, 1]" if metric.kind == "probability" else "model.predict(X_test)"
-        write = (f'pd.DataFrame({{"{idc}": test["{idc}"], "{cols[0]}": pred}})'
-                 f'.to_csv("{task.submission_file}", index=False)')
-        score = "log_loss(y, oof)" if metric.name == "log_loss" else SCORERS.get(metric.name, "float('nan')")
+        return "model.predict_proba(X_test)", write, score
+    predict = "model.predict_proba(X_test)[:, 1]" if metric.kind == "probability" else "model.predict(X_test)"
+    write = f'pd.DataFrame({{"{idc}": test["{idc}"], "{cols[0]}": pred}}).to_csv("{task.submission_file}", index=False)'
+    score = "log_loss(y, oof)" if metric.name == "log_loss" else SCORERS.get(metric.name, "float('nan')")
+    return predict, write, score
+
+
+def baseline_template(task: Task, debug_rows: int = 2000, ensemble: bool = False) -> str:
+    """A complete script that already follows every rule, for the draft to start from. ensemble: gradient-boosted
+    trees averaged with extra trees (soft voting for classes), a different kind of model whose errors differ."""
+    metric = get_metric(task.metric)
+    make, learners = model_code(metric, ensemble)
+    idc, targets = task.id_column, task.target_columns
+    predict, write, score = output_code(task, metric)
     scorer = score.split("(")[0]
     metrics_import = f"from sklearn.metrics import {scorer}\n" if scorer != "float" else ""
     compose_import = "from sklearn.compose import TransformedTargetRegressor\n" if metric.name == "rmsle" else ""
