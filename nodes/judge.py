@@ -37,9 +37,17 @@ def verdict(intent: str, accepted: bool, buggy: bool) -> str | None:
     return "untested" if buggy else "confirmed" if accepted else "refuted"
 
 
+def vetoes(diagnosis: DiagnosisRecord) -> bool:
+    """Does the diagnosis reject a run the harness saw succeed and beat the best? Only with a named problem and
+    without contradicting the harness: the 1.5B model wrote "MemoryError: cannot allocate <the score> MB" onto a
+    clean run that beat the draft, and the run's only real improvements were thrown away."""
+    return not diagnosis.get("accept") and diagnosis.get("outcome", "ran") == "ran" and bool(diagnosis.get("problems"))
+
+
 def decide(last: RunSummary, diagnosis: DiagnosisRecord, best: BestRef | None, direction: str,
            mode: str = "gradient") -> tuple[bool, str]:
-    """The harness and the diagnosis together: accept only a valid, aligned, leak-free run that beats the best.
+    """The harness and the diagnosis together: accept only a valid, aligned, leak-free run that beats the best and
+    that the diagnosis does not reject with a named problem.
 
     The first working run of a trace is accepted unless the diagnosis finds leakage or misaligned validation:
     there is nothing for it to beat, and a trace needs a base to improve. In tree mode the diagnosis counts only
@@ -61,7 +69,7 @@ def decide(last: RunSummary, diagnosis: DiagnosisRecord, best: BestRef | None, d
             return False, "validation not aligned with the metric: " + diagnosis.get("reason", "")
     if not beats(last, best, direction):
         return False, f"score {last['score']:.6g} does not beat the best {best['score']:.6g}"
-    if mode != "tree" and best and not diagnosis.get("accept"):
+    if mode != "tree" and best and vetoes(diagnosis):
         return False, "diagnosis rejects it: " + diagnosis.get("reason", "")
     return True, "new best" if best else "first working solution"
 

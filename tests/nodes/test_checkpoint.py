@@ -18,7 +18,12 @@ FINE = {"accept": True, "validation_aligned": True, "leakage": False, "reason": 
 @pytest.mark.parametrize("last, diag, best, accepted, why", [
     (OK, FINE, BEST, True, "new best"),
     (OK, {**FINE, "accept": False}, None, True, "first working solution"),
-    (OK, {**FINE, "accept": False, "reason": "overfits"}, BEST, False, "diagnosis rejects it: overfits"),
+    (OK, {**FINE, "accept": False, "reason": "overfits", "problems": [{"description": "fits the validation rows"}]},
+     BEST, False, "diagnosis rejects it: overfits"),
+    # a rejection that names no problem, or says the run crashed when the harness saw it finish, is not a veto
+    (OK, {**FINE, "accept": False, "reason": "not sure"}, BEST, True, "new best"),
+    (OK, {**FINE, "accept": False, "outcome": "bug", "reason": "MemoryError",
+          "problems": [{"description": "out of memory"}]}, BEST, True, "new best"),
     (OK, {**FINE, "leakage": True}, BEST, False, "leakage"),
     (OK, {**FINE, "validation_aligned": False}, None, False, "not aligned"),
     ({**OK, "score": 0.8}, FINE, BEST, False, "does not beat"),
