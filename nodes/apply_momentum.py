@@ -36,6 +36,7 @@ def blend(state: TraceState, runtime: Runtime[GomeContext] | None) -> dict:
     code = caller.write_script([system(state), HumanMessage(BLEND.format(
         brief=task_brief(state), rules=script_rules(state), candidates=", ".join(ids),
         submission_file=task_of(state).submission_file, template=blend_template(task_of(state), ids)))])
+    code = code or blend_template(task_of(state), ids)  # no script from the model: its template is known to run
     exp_id = experiment_id(state["trace"], state.get("step", 0), cfg.traces)
     pending = save_script(state["run_dir"], exp_id, code, parent=ids[0], plan={"kind": "blend", "gradient": gradient},
                           errors=caller.errors)
@@ -48,11 +49,12 @@ def ensemble(state: TraceState, runtime: Runtime[GomeContext] | None) -> dict:
     do it shown as a complete reference."""
     cfg, gradient, best = config_of(state), state["gradient"], state.get("best") or {}
     base_code = folder_of(state).experiment(best["id"]).read_code() if best else None
+    template = baseline_template(task_of(state), cfg.repair.debug_rows, ensemble=True)
     caller = llm(state, runtime, "apply-momentum")
     code = caller.write_script([system(state), HumanMessage(ENSEMBLE.format(
         brief=task_brief(state), rules=script_rules(state), siblings=sibling_note(runtime, state),
-        base=f"```python\n{clip(base_code, CODE_CHARS)}\n```" if base_code else "(none)",
-        template=baseline_template(task_of(state), cfg.repair.debug_rows, ensemble=True)))])
+        base=f"```python\n{clip(base_code, CODE_CHARS)}\n```" if base_code else "(none)", template=template))])
+    code = code or template  # no script from the model: its template is known to run
     exp_id = experiment_id(state["trace"], state.get("step", 0), cfg.traces)
     pending = save_script(state["run_dir"], exp_id, code, parent=best.get("id"),
                           plan={"kind": "ensemble", "gradient": gradient}, errors=caller.errors)

@@ -26,10 +26,15 @@ from gome.state.journal import Journal
 from gome.state.records import Experiment, Gradient, Hypothesis, HypothesisSet
 
 FIX_FIRST = "Nothing works yet: the first hypothesis must fix the last run's failure with a minimal edit."
-# A proposal that only guards, logs or tidies the script changes no prediction; one that also names a change to the
-# data or the model ("check for missing values and impute them") does.
-COSMETIC = re.compile(r"\b(checks?|checking|logging|print(s|ing)?|try[/ -]?except|exceptions?|error handling|"
-                      r"asserts?|assertions?|warnings?|comments?|docstrings?|readab\w*|refactor\w*)\b", re.I)
+# A proposal that is, from its first words, a guard, a log or a tidy-up ("add a check for missing data", "wrap
+# training in try/except", "print the importances") changes no prediction, unless it also names a change to the
+# data or the model ("check for missing values and impute them"). Later in a sentence such words are a detail of
+# a real change ("use LightGBM with early stopping, printing the best iteration").
+COSMETIC = re.compile(
+    r"^\W*((check|verify|validate|print|log|assert)\b(?!-)|((add|include|implement|introduce|improve|ensure|perform|"
+    r"put|wrap(\s+\w+){1,2}\s+in)\s+)?((a|an|the|more|some|better|proper|basic|extra|additional|explicit|robust|"
+    r"input|data|sanity)\s+)*(checks?|checking|logging|print(s|ing)?|try[/ -]?except|exception handling|"
+    r"error handling|asserts?|assertions?|warnings?|comments?|docstrings?|readab\w*|refactor\w*)\b)", re.I)
 CHANGES = re.compile(r"\b(imput|fill|encod|scal|normali[sz]|standardi[sz]|tun|replac|switch|increas|decreas|lower|"
                      r"rais|drop|remov|clip|transform|engineer|averag|blend|stack|ensembl|augment|weigh|resampl|"
                      r"oversampl|select)\w*", re.I)
@@ -81,10 +86,11 @@ def ensemble_gradient(journal: Journal, trace: int) -> Gradient | None:
 
 def blend_gradient(journal: Journal, direction: str) -> Gradient | None:
     """A later late-stage step: blend the best working candidates of the run (distinct ones: a change that moved no
-    prediction scores the same as its parent), unless that very set was blended."""
+    prediction scores the same as its parent; no earlier blend), unless that very set was blended."""
     ids, seen = [], set()
-    for e in journal.ranked(direction):
-        if not e.buggy and e.score_source == "harness" and e.score not in seen and len(ids) < BLEND_SIZE:
+    for e in journal.ranked(direction):  # never a blend of blends: that fits blend weights to the held-out rows
+        usable = not e.buggy and not e.vetoed and e.score_source == "harness" and e.intent != "blend"
+        if usable and e.score not in seen and len(ids) < BLEND_SIZE:
             ids.append(e.id)
             seen.add(e.score)
     done = {tuple(e.gradient.blend) for e in journal if e.gradient is not None and e.gradient.blend}

@@ -12,15 +12,16 @@ import time
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from gome.nodes.judge import working
+from gome.nodes.judge import harness_scored, working
 from gome.nodes.runtime import config_of, emit, executor, folder_of, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import PendingScript, RunSummary, TraceState
 from gome.state.records import RunConfig, Task
-from gome.tools.run.experiment import run_and_score, run_probe, stage_candidates
+from gome.tools.run.experiment import clear_run, run_and_score, run_probe, stage_candidates
 from gome.tools.run.folder import MAX_CODE_BYTES, ExperimentFolder, RunFolder
 from gome.tools.sandbox.environment import check_imports
 from gome.tools.sandbox.executor import Limits
+from gome.tools.task.submission import output_caps
 
 
 def review(pending: PendingScript, folder: ExperimentFolder, state: dict) -> PendingScript:
@@ -43,12 +44,12 @@ def review(pending: PendingScript, folder: ExperimentFolder, state: dict) -> Pen
     return pending
 
 
-def static_problems(runtime, run: RunFolder, folder: ExperimentFolder) -> list[str]:
+def static_problems(runtime, run: RunFolder, folder: ExperimentFolder, deadline: float) -> list[str]:
     """Imports of the script that do not resolve in the sandbox (asked of the sandbox's own Python, in a check
-    folder of this experiment's own: parallel traces never share one)."""
-    sandbox = executor(runtime)
+    folder of this experiment's own: parallel traces never share one), within the step's deadline."""
+    sandbox, timeout_s = executor(runtime), max(5.0, min(120.0, deadline - time.time()))
     return check_imports(folder.read_code() or "", lambda code: run_probe(
-        sandbox, run.check_folder(f"imports-{folder.id}"), code, timeout_s=120),
+        sandbox, run.check_folder(f"imports-{folder.id}"), code, timeout_s=timeout_s),
         getattr(sandbox, "python", type(sandbox).__name__))
 
 
@@ -67,16 +68,23 @@ def execute(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> d
                    "budget": state.get("budget"), "id": pending["id"], "intent": pending.get("kind"),
                    "mode": state.get("mode_now"), "attempt": attempt})
     last = attempt_run(state, runtime, run, folder, task, cfg, pending)
+    if not harness_scored(last):  # it goes to repair: keep this attempt (its outputs too, if it worked)
+        caps = output_caps(task)
+        folder.archive_attempt(attempt, last, caps if working(last) else None)
+        if not working(last) and attempt and (earlier := folder.attempt_result(attempt - 1)) and working(earlier):
+            folder.restore_attempt(attempt - 1, caps)  # the repair broke a script that worked: judge that one
+            last = RunSummary(**{**earlier, "repair_error": "the repair broke a script that worked (its score was "
+                                 "its own): that attempt is judged"})
     folder.write("result", last)
-    if not working(last):
-        folder.archive_attempt(attempt, last)
     return {"last": last}
 
 
 def attempt_run(state: dict, runtime, run: RunFolder, folder: ExperimentFolder, task: Task, cfg: RunConfig,
                 pending: PendingScript) -> RunSummary:
     """One attempt: the import check, a run on a sample when train is big, then the full run."""
-    if cfg.repair.static_check and (problems := static_problems(runtime, run, folder)):
+    clear_run(folder, task)  # an attempt that stops before it runs must not leave the last one's logs as its own
+    deadline = state.get("deadline", time.time() + cfg.script_timeout_s)
+    if cfg.repair.static_check and (problems := static_problems(runtime, run, folder, deadline)):
         return RunSummary(id=pending["id"], status="error", runtime_s=0.0, score=None, score_source=None,
                           val_error=None, submission_valid=False, phase="static",
                           detail="imports that do not resolve in the sandbox: " + "; ".join(problems)[:1500])
@@ -84,10 +92,9 @@ def attempt_run(state: dict, runtime, run: RunFolder, folder: ExperimentFolder, 
     if pending.get("kind") == "blend":
         if missing := stage_candidates(run, folder, task, (state.get("gradient") or {}).get("blend") or []):
             return RunSummary(id=pending["id"], status="error", runtime_s=0.0, score=None, score_source=None,
-                              val_error=None, submission_valid=False, phase="static", detail=missing)
+                              val_error=None, submission_valid=False, phase="candidates", detail=missing)
         candidates = folder.candidates
     env = {"GOME_SEED": str(cfg.seed)}
-    deadline = state.get("deadline", time.time() + cfg.script_timeout_s)
     if cfg.repair.debug_rows and task.train_rows > 2 * cfg.repair.debug_rows:
         limits = Limits.of(cfg, min(deadline - time.time(), max(60.0, cfg.script_timeout_s / 10)))
         last, _ = run_and_score(executor(runtime), folder, task, limits, env, debug=True, candidates=candidates)

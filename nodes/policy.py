@@ -69,7 +69,8 @@ def should_repair(state: dict, now: float | None = None) -> bool:
     """After execute: repair the script (same step) rather than judge it? Only a script that ran and failed,
     while repairs and wall clock remain; a script the repair could not replace goes to judgement as it is."""
     last, cfg = state.get("last") or {}, state.get("config", {})
-    if not last or last.get("status") == "no_script" or last.get("repair_error") or harness_scored(last):
+    if not last or last.get("status") == "no_script" or last.get("repair_error") or harness_scored(last) \
+            or last.get("phase") == "candidates":  # a blend's inputs are missing: no change to the script helps
         return False
     if state.get("attempt", 0) >= cfg.get("repair", {}).get("rounds", 3):
         return False

@@ -20,7 +20,7 @@ from gome.tools.llm.usage import Ledger
 UNCHANGED = "it is the same script that failed: change what the error names"
 HOT = 0.8  # sampling temperature of a second or later repair
 PHASES = {"static": "the import check, before the script ran", "debug": "the first run, on a sample (GOME_DEBUG=1)",
-          "full": "the full run"}
+          "full": "the full run", "candidates": "staging the blend's candidates"}
 
 
 def repair(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> dict:

@@ -32,6 +32,21 @@ def candidates(run_dir: str | Path, direction: str, k: int) -> list[dict]:
         direction)[:k]]
 
 
+def blend_parts(run: RunFolder, cand: dict) -> list[str]:
+    """The experiments a blend candidate blends (none for any other candidate)."""
+    exp = run.experiment(cand["id"]).read_experiment() if cand.get("intent") == "blend" else None
+    return list(exp.gradient.blend) if exp is not None and exp.gradient is not None else []
+
+
+def rerun_order(run: RunFolder, cands: list[dict]) -> list[dict]:
+    """Within a seed: first the parts of the blends that are not candidates themselves (re-run only so that a blend
+    can blend their re-runs; never chosen), then the single experiments, then the blends."""
+    ids = {c["id"] for c in cands}
+    parts = dict.fromkeys(p for c in cands for p in blend_parts(run, c) if p not in ids)
+    singles = [c for c in cands if c.get("intent") != "blend"]
+    return [*({"id": p, "intent": "part"} for p in parts), *singles, *(c for c in cands if c.get("intent") == "blend")]
+
+
 def rerun(runtime, run: RunFolder, task: Task, cand: dict, seed: int, limits: Limits) -> float | None:
     """Run a candidate again with another seed in its rerun-seed<k> folder; its harness score, or None. A blend
     blends its candidates' re-runs with that seed (where they were re-run): a blend of fixed predictions would
@@ -41,8 +56,8 @@ def rerun(runtime, run: RunFolder, task: Task, cand: dict, seed: int, limits: Li
     try:
         folder.copy_code_from(run.experiment(cand["id"]))
         if cand.get("intent") == "blend":
-            exp = run.experiment(cand["id"]).read_experiment()
-            if exp is None or exp.gradient is None or stage_candidates(run, folder, task, exp.gradient.blend, seed):
+            parts = blend_parts(run, cand)
+            if not parts or stage_candidates(run, folder, task, parts, seed):
                 return None
             candidates = folder.candidates
     except OSError:
@@ -63,8 +78,8 @@ def select(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> dic
     if len(cands) > 1 and cfg.select.reruns:
         end = state.get("started_at", time.time()) + cfg.time_s
         # Seed-major, fair if time runs out; within a seed, blends after the experiments they blend.
-        jobs = [(c, s) for s in range(1, cfg.select.reruns + 1)
-                for c in sorted(cands, key=lambda c: c.get("intent") == "blend")]
+        order = rerun_order(run, cands)
+        jobs = [(c, s) for s in range(1, cfg.select.reruns + 1) for c in order]
         for n, (cand, seed) in enumerate(jobs):
             left = end - time.time()
             if left < 2:

@@ -219,3 +219,24 @@ def test_a_proposal_that_changes_no_prediction_is_dropped(breast_cancer, tmp_pat
     gradient = record(final, "0002")["gradient"]
     assert gradient["hypothesis"]["change"] == "Standardize the features"  # the higher-scored check was dropped
     assert gradient["dropped"] == ["Add a check for missing data before fitting the model (it changes no prediction)"]
+
+
+def test_a_repair_that_breaks_a_script_which_worked_gives_the_step_back_its_working_attempt(breast_cancer, tmp_path):
+    self_scored = PLAIN_LOGREG.replace('pd.DataFrame({"id": train["id"], TARGET: oof}).to_csv("val_predictions.csv", '
+                                       'index=False)', "pass  # held-out predictions not written")
+    assert self_scored != PLAIN_LOGREG
+    model = ScriptedChatModel(replies=[
+        script(self_scored),  # works, but only the script scores itself: a repair is asked to write them
+        script(BUGGY_DRAFT),  # the repair breaks it (KeyError)
+        diagnosis("ran", True, "works")])
+    final = run_gome(breast_cancer, RunConfig(steps=1, select={"reruns": 0}, repair=ONE_REPAIR), out=tmp_path,
+                     chat_model=model)
+    assert final["status"] == "succeeded" and model.remaining == 0
+    exp = record(final, "0001")
+    assert exp["status"] == "ok" and exp["score_source"] == "self_reported" and exp["submission_valid"]
+    assert exp["attempts"] == 2
+    folder = run_dir_of(final) / "experiments/0001"
+    assert (folder / "main.py").read_text() == self_scored  # the working script, not the broken repair
+    assert (folder / "submission.csv").read_bytes() == (folder / "attempts/0/submission.csv").read_bytes()
+    assert "KeyError" in (folder / "attempts/1/stderr.txt").read_text()
+    assert (run_dir_of(final) / "best/solution.py").read_text() == self_scored

@@ -24,6 +24,12 @@ def test_after_a_failure_the_fix_is_chosen_even_if_less_exciting():
     ("Try a shallow decision tree", False),
     ("Log-transform the target", False),
     ("Raise the learning rate to 0.1", False),
+    ("Print the feature importances", True),
+    # a guard or a log later in the sentence is a detail of a real change
+    ("Use LightGBM with early stopping, printing the best iteration", False),
+    ("Add interaction features between age and fare, and check their correlation", False),
+    ("Train CatBoost on the categorical columns and silence its warnings", False),
+    ("Add a cross-validation check with GroupKFold", False),
 ])
 def test_a_proposal_that_changes_no_prediction_is_dropped_once_a_script_works(change, dropped):
     h = Hypothesis(change=change, component="model")

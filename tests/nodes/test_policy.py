@@ -41,10 +41,12 @@ def exp(exp_id, score, source="harness", blend=()):
                       submission_valid=True, gradient=gradient, intent="blend" if blend else "update")
 
 
-def test_a_blend_takes_harness_scored_candidates_and_never_the_same_set_twice():
+def test_a_blend_takes_harness_scored_candidates_never_a_blend_and_never_the_same_set_twice():
     journal = Journal([exp("0001", 0.90), exp("0002", 0.95), exp("0003", 0.99, source="self_reported")])
     gradient = blend_gradient(journal, "maximize")
     assert gradient.blend == ["0002", "0001"] and gradient.hypothesis.component == "ensembling"
     done = Journal([*journal, exp("0004", 0.96, blend=("0002", "0001"))])
-    assert blend_gradient(done, "maximize").blend == ["0004", "0002", "0001"]  # the blend itself is a candidate
+    assert blend_gradient(done, "maximize") is None  # that set is blended, and a blend is never blended again
+    more = Journal([*done, exp("0005", 0.97)])
+    assert blend_gradient(more, "maximize").blend == ["0005", "0002", "0001"]
     assert blend_gradient(Journal([exp("0001", 0.9)]), "maximize") is None  # one candidate: nothing to blend

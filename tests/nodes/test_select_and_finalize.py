@@ -4,8 +4,9 @@ from pathlib import Path
 from gome.nodes.execute import execute
 from gome.nodes.finalize import finalize
 from gome.nodes.scripts import save_script
-from gome.nodes.select import candidates, select
+from gome.nodes.select import candidates, rerun_order, select
 from gome.state.records import RunConfig
+from gome.tools.run.folder import RunFolder
 from tests.fakes.scripts import PLAIN_LOGREG
 
 
@@ -28,6 +29,19 @@ def test_candidates_are_the_best_valid_runs_across_traces(tmp_path):
     assert [c["id"] for c in candidates(tmp_path, "maximize", 3)] == ["0003", "0006", "0001"]
     assert [c["id"] for c in candidates(tmp_path, "minimize", 2)] == ["0001", "0006"]
     assert [c["id"] for c in candidates(tmp_path, "maximize", 9)][-2:] == ["0005", "0007"]
+
+
+def test_a_blend_is_re_run_after_its_parts_which_are_re_run_even_when_not_candidates(tmp_path):
+    for exp_id, score in (("0001", 0.91), ("0002", 0.92), ("0003", 0.95)):
+        record(tmp_path, exp_id, score)
+    hypothesis = {"change": "blend", "component": "ensembling"}
+    record(tmp_path, "0004", 0.97, intent="blend",
+           gradient={"hypothesis": hypothesis, "source": "late-stage", "blend": ["0003", "0002", "0001"]})
+    cands = candidates(tmp_path, "maximize", 2)
+    assert [c["id"] for c in cands] == ["0004", "0003"]
+    order = rerun_order(RunFolder(tmp_path), cands)
+    assert [c["id"] for c in order] == ["0002", "0001", "0003", "0004"]  # parts only to be blended, then the two
+    assert [c["intent"] for c in order[:2]] == ["part", "part"]
 
 
 def test_a_run_whose_only_valid_submission_was_called_buggy_still_submits(tmp_path):

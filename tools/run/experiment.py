@@ -42,7 +42,8 @@ def load_train(task: Task) -> pd.DataFrame:
     return _train_frame(str(path), path.stat().st_mtime)
 
 
-def _clear(folder: ExperimentFolder, task: Task) -> None:
+def clear_run(folder: ExperimentFolder, task: Task) -> None:
+    """Forget an earlier attempt's logs, outputs and working folder."""
     folder.clear_outputs((VAL_PREDICTIONS, task.submission_file))
     unmount_stale(folder.work)  # a quota image a killed gome left mounted
     remove_tree(folder.work)
@@ -54,7 +55,7 @@ def run_and_score(executor: Executor, folder: ExperimentFolder, task: Task, limi
 
     debug: a first run on a sample (GOME_DEBUG=1): its held-out predictions are checked for their format only,
     and its score, on a few rows, is not kept. candidates: earlier experiments' predictions for a blend."""
-    _clear(folder, task)
+    clear_run(folder, task)
     env = {**env, "GOME_DEBUG": "1" if debug else "0"}
     try:
         result = executor.run(folder.main, folder.work, Path(task.data_dir), limits, env=env,
@@ -112,15 +113,13 @@ def run_probe(executor: Executor, folder: ExperimentFolder, code: str, timeout_s
 
 def stage_candidates(run: RunFolder, folder: ExperimentFolder, task: Task, ids: list[str], seed: int | None = None
                  ) -> str | None:
-    """Copies of the blended experiments' predictions (of their re-run with `seed` where there is one), for the
-    script to read, read-only, as its candidates. Returns what is missing, or None."""
+    """Copies of the blended experiments' predictions (of their re-run with `seed`, for a re-run of the blend: a
+    blend of fixed predictions would look equally good on every seed), for the script to read, read-only, as its
+    candidates. Returns what is missing, or None."""
     caps = output_caps(task)
     remove_tree(folder.candidates)
     for exp_id in ids:
-        src, dest = run.experiment(exp_id), folder.candidates / exp_id
-        rerun = run.rerun(exp_id, seed) if seed is not None else None
-        if rerun is not None and all(rerun.output(n).is_file() for n in (VAL_PREDICTIONS, task.submission_file)):
-            src = rerun
+        src, dest = run.experiment(exp_id) if seed is None else run.rerun(exp_id, seed), folder.candidates / exp_id
         dest.mkdir(parents=True, exist_ok=True)
         for name in (VAL_PREDICTIONS, task.submission_file):
             try:

@@ -129,21 +129,43 @@ class ExperimentFolder:
         """For a blend: copies of the blended experiments' predictions, given to the script read-only."""
         return self.path / "candidates"
 
-    def archive_attempt(self, k: int, summary: dict) -> None:
-        """Keep a failed attempt (before a repair rewrites main.py): attempts/<k>/ main.py, stderr.txt,
-        result.json."""
-        folder = ExperimentFolder(self.path / "attempts" / str(k)).fresh()
+    def archive_attempt(self, k: int, summary: dict, outputs: dict[str, int] | None = None) -> None:
+        """Keep an attempt before a repair rewrites main.py: attempts/<k>/ main.py, its logs, result.json, and the
+        `outputs` named (name: size cap) of one that worked, in case its repair breaks it."""
+        folder = self._attempt(k).fresh()
         with contextlib.suppress(OSError):
             folder.copy_code_from(self)
         folder.write_logs(self.read_log("stdout") or "", self.read_log("stderr") or "")
         folder.write("result", summary)
+        for name, cap in (outputs or {}).items():
+            with contextlib.suppress(OSError):
+                copy_file(self.output(name), folder.output(name), cap)
+
+    def restore_attempt(self, k: int, outputs: dict[str, int]) -> dict:
+        """Put an archived attempt's script, logs and outputs back (a repair broke a script that worked); its
+        result record."""
+        src = self._attempt(k)
+        self.copy_code_from(src)
+        self.write_logs(src.read_log("stdout") or "", src.read_log("stderr") or "")
+        for name, cap in outputs.items():
+            with contextlib.suppress(FileNotFoundError):
+                self.output(name).unlink()
+            with contextlib.suppress(OSError):
+                copy_file(src.output(name), self.output(name), cap)
+        return src.read("result", {})
+
+    def attempt_result(self, k: int) -> dict:
+        return self._attempt(k).read("result", {})
 
     def attempt_code(self, k: int) -> str | None:
-        """The script of a failed attempt, as archive_attempt kept it."""
-        return ExperimentFolder(self.path / "attempts" / str(k)).read_code()
+        """The script of an attempt, as archive_attempt kept it."""
+        return self._attempt(k).read_code()
+
+    def _attempt(self, k: int) -> ExperimentFolder:
+        return ExperimentFolder(self.path / "attempts" / str(k))
 
     def attempts(self) -> list[dict]:
-        """The failed attempts kept by archive_attempt, in order: their result records."""
+        """The attempts kept by archive_attempt (failed, or scored by the script only), in order: their results."""
         found = []
         root = self.path / "attempts"
         for p in sorted(root.iterdir(), key=lambda p: int(p.name) if p.name.isdigit() else -1) if root.is_dir() \
@@ -319,7 +341,10 @@ class RunFolder:
                 copy_file(src.output(submission_file), self.best / "submission.csv", max_bytes)
             remove_tree(self.best / "candidates")
             if src.candidates.is_dir():  # a blend: what solution.py reads (GOME_CANDIDATES_DIR) comes with it
-                copy_tree(src.candidates, self.best / "candidates")
+                try:
+                    copy_tree(src.candidates, self.best / "candidates")
+                except OSError:  # something not a plain file in it (a link): the submission stands without them
+                    remove_tree(self.best / "candidates")
             write_json(self.best / "best.json", summary)
             return True
 
