@@ -197,10 +197,7 @@ APPLY_MOMENTUM = """{brief}
 
 {rules}
 {siblings}
-# Base script ({base_note})
-{base}
-
-# Update plan
+UPDATE PLAN (instructions for you, not code)
 Change to make now: {change}
 Component: {component}. Step size: {step_size} ({step_meaning}).
 Why: {rationale}
@@ -211,7 +208,11 @@ Momentum, changes that paid off in this run (keep their effect and build on them
 Avoid, recent changes that did not help:
 {avoid}
 
-Write the new complete script: apply the change at that step size and keep everything else that works."""
+BASE SCRIPT ({base_note}), to apply the change to:
+{base}
+
+Write the new complete script: the base script with the change applied at that step size, everything else that
+works kept. Reply with the script only; the plan above stays out of it."""
 
 BLEND = """{brief}
 

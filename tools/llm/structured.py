@@ -254,6 +254,7 @@ class LLMCaller:
         the retry a script that does not compile is still returned: its run shows the SyntaxError to the
         diagnosis. `temperature`: sampled hotter than the run's setting (a repair that came back unchanged)."""
         convo = list(messages)
+        prompt = "\n".join(m.content for m in messages if isinstance(m.content, str))
         model = self._hotter(temperature)
         attempts = ("script", "script_repair")
         for attempt in attempts:
@@ -266,6 +267,8 @@ class LLMCaller:
                 continue
             text = reply_text(out)
             code = extract_code(text) if len(text) <= MAX_REPLY_CHARS else None
+            if code and _syntax_error(code):  # the prompt's words pasted into the script are not code
+                code = strip_echo(code, prompt)
             problem = ("no ```python block in the reply" if len(text) <= MAX_REPLY_CHARS else
                        f"the reply is {len(text)} characters long") if code is None else _syntax_error(code)
             if code and not problem and check is not None:
@@ -288,6 +291,24 @@ class LLMCaller:
             return self.model.bind(temperature=temperature)
         except Exception:  # a model without runtime arguments: its own setting stands
             return self.model
+
+
+def strip_echo(code: str, prompt: str) -> str:
+    """`code` with the lines that keep it from compiling commented out, when they are the prompt's own words (the
+    1.5B model pastes the plan it was given after the script); `code` unchanged unless that makes it compile."""
+    lines = code.split("\n")
+    for _ in range(40):
+        try:
+            compile("\n".join(lines), "main.py", "exec")
+            return "\n".join(lines)
+        except SyntaxError as e:
+            i = (e.lineno or 0) - 1
+            if not 0 <= i < len(lines) or len(lines[i].strip()) < 8 or lines[i].strip() not in prompt:
+                return code
+            lines[i] = "# " + lines[i]
+        except (ValueError, RecursionError, MemoryError):
+            return code
+    return code
 
 
 def _syntax_error(code: str) -> str:

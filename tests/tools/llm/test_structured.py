@@ -4,7 +4,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from gome.state.records import Diagnosis
-from gome.tools.llm.structured import LLMCaller, extract_code, extract_json
+from gome.tools.llm.structured import LLMCaller, _syntax_error, extract_code, extract_json, strip_echo
 from gome.tools.llm.usage import Ledger
 from tests.fakes.chat import ScriptedChatModel
 
@@ -112,6 +112,20 @@ def test_a_script_that_does_not_compile_is_asked_for_again_with_the_error():
     assert caller.write_script(ASK) == good
     assert "SyntaxError at line 5" in caller.errors[0]
     assert "SyntaxError at line 5" in model.calls[1]["prompt"]  # the retry names the line
+
+
+def test_the_prompt_s_own_words_pasted_into_a_script_are_commented_out_without_asking_again():
+    # What the 1.5B model did in the eval, at every repair too: the script, then the plan it was given.
+    plan = "UPDATE PLAN\nChange to make now: Replace the model with a different one.\nComponent: model."
+    pasted = "import pandas as pd\nprint('validation score: 0.5')\n\n# Update plan\n" + plan.split("\n", 1)[1] + "\n"
+    model = ScriptedChatModel(replies=[f"```python\n{pasted}```"])
+    code = LLMCaller(model, "update").write_script([HumanMessage(f"{plan}\nWrite the script.")])
+    assert len(model.calls) == 1 and not _syntax_error(code)
+    assert "# Change to make now: Replace the model" in code and "# Component: model." in code
+    assert code.startswith("import pandas as pd\nprint('validation score: 0.5')")
+    broken = ("import pandas as pd\nprint('validation score: 0.5'\n"
+              "Change to make now: Replace the model with a different one.\n")
+    assert strip_echo(broken, plan) == broken  # still no program: left as it is, for the retry to name the error
 
 
 def test_a_script_that_still_does_not_compile_is_returned_so_its_run_shows_the_error():
