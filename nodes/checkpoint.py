@@ -54,8 +54,7 @@ def checkpoint(state: TraceState, runtime: Runtime[GomeContext] | None = None) -
     update["feedback"] = [Feedback(step=step, id=exp.id, hypothesis=exp.hypothesis, status=exp.status,
                                    score=exp.score, accepted=accepted, reason=reason[:300], mode=mode,
                                    verdict=exp.verdict)]
-    ledger = Ledger.of(run.path("usage.jsonl"))
-    update["spent"] = {"tokens": ledger.tokens(), "dollars": round(ledger.dollars(cfg.prices)[0], 6)}
+    update["spent"] = Ledger.of(run.path("usage.jsonl")).spent(cfg.prices)
     after = {**state, **update, "feedback": [*state.get("feedback", []), *update["feedback"]], "mode_now": mode}
     update["stop_reason"] = stop_reason(after)
     next_mode, switch = choose_mode(after)

@@ -22,6 +22,11 @@ def stop_reason(state: dict, now: float | None = None) -> str | None:
         return "steps"
     if (now if now is not None else time.time()) >= state.get("deadline", float("inf")):
         return "time"
+    return over_budget(cfg, spent)
+
+
+def over_budget(cfg: dict, spent: dict) -> str | None:
+    """"tokens" or "dollars" when the run has spent that budget, else None."""
     if cfg.get("max_tokens") and spent.get("tokens", 0) >= cfg["max_tokens"]:
         return "tokens"
     if cfg.get("max_dollars") and spent.get("dollars", 0.0) >= cfg["max_dollars"]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
+from gome.nodes.policy import over_budget
 from gome.nodes.prompts import CODE_CHARS, LOG_CHARS, REPAIR, clip, implements, script_rules, system, task_brief
 from gome.nodes.runtime import config_of, folder_of, llm, task_of
 from gome.nodes.scripts import approach_of
@@ -30,8 +31,8 @@ def repair(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> di
     error = "; ".join(str(last.get(k)) for k in ("status", "detail", "val_error", "submission_error") if last.get(k))
     if (template := late_template(state, task, failed)) is not None:
         return _repaired(folder, pending, attempt, error, template, {})
-    if spent := budget_spent(state, cfg):
-        return {"last": {**last, "repair_error": spent}}
+    if spent := over_budget(state.get("config", {}), Ledger.of(folder_of(state).path("usage.jsonl")).spent(cfg.prices)):
+        return {"last": {**last, "repair_error": f"the run's {spent} budget is spent"}}
     earlier = [f"- attempt {a['attempt'] + 1} ({a.get('phase', 'run')}): {(a.get('detail') or '')[:200]}"
                for a in folder.attempts()[:-1]]
     caller = llm(state, runtime, "repair")
@@ -56,16 +57,6 @@ def late_template(state: dict, task, failed: str) -> str | None:
                 baseline_template(task, config_of(state).repair.debug_rows, ensemble=True) if kind == "ensemble"
                 else None)
     return None if template is None or _same(template, failed) else template
-
-
-def budget_spent(state: dict, cfg) -> str | None:
-    """A repair is an LLM call: none once the run's tokens or dollars are spent."""
-    ledger = Ledger.of(folder_of(state).path("usage.jsonl"))
-    if cfg.max_tokens and ledger.tokens() >= cfg.max_tokens:
-        return "the run's token budget is spent"
-    if cfg.max_dollars and ledger.dollars(cfg.prices)[0] >= cfg.max_dollars:
-        return "the run's dollar budget is spent"
-    return None
 
 
 def _repaired(folder, pending: dict, attempt: int, error: str, code: str, usage: dict) -> dict:

@@ -60,6 +60,10 @@ class Ledger:
         with self._lock:
             return sum(c[1] + c[2] for c in self.by_model.values())
 
+    def spent(self, prices: dict[str, tuple[float, float]]) -> dict:
+        """What the run has spent so far, as the budgets count it: {"tokens", "dollars"}."""
+        return {"tokens": self.tokens(), "dollars": round(self.dollars(prices)[0], 6)}
+
     def dollars(self, prices: dict[str, tuple[float, float]]) -> tuple[float, int]:
         """Spend in USD from a price table (per million tokens), and the tokens of models it has no price for."""
         with self._lock:
