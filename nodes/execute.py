@@ -21,6 +21,7 @@ from gome.tools.run.experiment import clear_run, run_and_score, run_probe, stage
 from gome.tools.run.folder import MAX_CODE_BYTES, ExperimentFolder, RunFolder
 from gome.tools.sandbox.environment import check_imports
 from gome.tools.sandbox.executor import Limits
+from gome.tools.sandbox.names import add_imports
 from gome.tools.task.submission import output_caps
 
 
@@ -45,12 +46,22 @@ def review(pending: PendingScript, folder: ExperimentFolder, state: dict) -> Pen
 
 
 def static_problems(runtime, run: RunFolder, folder: ExperimentFolder, deadline: float) -> list[str]:
-    """Imports of the script that do not resolve in the sandbox (asked of the sandbox's own Python, in a check
-    folder of this experiment's own: parallel traces never share one), within the step's deadline."""
+    """What keeps the script from running, found without running it, asked of the sandbox's own Python (in a
+    check folder of this experiment's own: parallel traces never share one) within the step's deadline: names it
+    uses unimported (the import that defines one is added to main.py, no model needed) or never defines, and
+    imports that do not resolve."""
     sandbox, timeout_s = executor(runtime), max(5.0, min(120.0, deadline - time.time()))
-    return check_imports(folder.read_code() or "", lambda code: run_probe(
-        sandbox, run.check_folder(f"imports-{folder.id}"), code, timeout_s=timeout_s),
-        getattr(sandbox, "python", type(sandbox).__name__))
+    where = getattr(sandbox, "python", type(sandbox).__name__)
+
+    def ask(code: str) -> str:
+        return run_probe(sandbox, run.check_folder(f"imports-{folder.id}"), code, timeout_s=timeout_s)
+
+    code, added, undefined = add_imports(folder.read_code() or "", ask, where)
+    if added:
+        folder.write_code(code)
+        plan = folder.read("plan", {})
+        folder.write("plan", {**plan, "imports_added": [*plan.get("imports_added", []), *added]})
+    return check_imports(code, ask, where) + undefined
 
 
 def execute(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> dict:
@@ -87,7 +98,7 @@ def attempt_run(state: dict, runtime, run: RunFolder, folder: ExperimentFolder, 
     if cfg.repair.static_check and (problems := static_problems(runtime, run, folder, deadline)):
         return RunSummary(id=pending["id"], status="error", runtime_s=0.0, score=None, score_source=None,
                           val_error=None, submission_valid=False, phase="static",
-                          detail="imports that do not resolve in the sandbox: " + "; ".join(problems)[:1500])
+                          detail="found before it ran: " + "; ".join(problems)[:1500])
     candidates = None
     if pending.get("kind") == "blend":
         if missing := stage_candidates(run, folder, task, (state.get("gradient") or {}).get("blend") or []):

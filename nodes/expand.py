@@ -23,8 +23,9 @@ from gome.nodes.prompts import (
     system,
     task_brief,
 )
-from gome.nodes.runtime import config_of, folder_of, llm
+from gome.nodes.runtime import config_of, folder_of, llm, task_of
 from gome.nodes.scripts import announce, save_script, sibling_note
+from gome.nodes.template import baseline_template
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
 from gome.state.journal import Journal
@@ -71,7 +72,8 @@ def expand(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> di
     if intent == "draft":
         others = [run.experiment(n.id).read("plan", {}).get("approach") for n in tree.roots]
         prompt = EXPAND_DRAFT.format(**common, siblings=sibling_note(runtime, state),
-                                     others="\n".join(f"- {o}" for o in others if o) or "- none yet")
+                                     others="\n".join(f"- {o}" for o in others if o) or "- none yet",
+                                     template=baseline_template(task_of(state), cfg.repair.debug_rows))
     elif intent == "debug":
         folder = run.experiment(node.id)
         result = folder.read("result", {})

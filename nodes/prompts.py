@@ -84,7 +84,8 @@ def script_rules(state: dict) -> str:
 - When the environment variable GOME_DEBUG is "1" this is a quick first run: use at most {cfg.repair.debug_rows}
   rows of {task.train_file} and few iterations, and still write both files.
 - It must finish well within {int(budget)} seconds on {cfg.threads} CPU threads (n_jobs={cfg.threads}); no GPU.
-- Use only installed packages (see Data). Take the random seed from the environment,
+- Use only installed packages (see Data); LightGBM, XGBoost and CatBoost take numeric columns only (encode text
+  and categories first, as the template does). Take the random seed from the environment,
   `SEED = int(os.environ.get("GOME_SEED", "{cfg.seed}"))`, for every split and model, so a rerun repeats.
 - Reply with the whole script in one ```python block.
 
@@ -275,7 +276,12 @@ EXPAND_DRAFT = """{brief}
 {rules}
 {siblings}
 Write a new solution from scratch: a sound approach that differs from the drafts this search already has:
-{others}"""
+{others}
+
+This template reads the data and writes val_predictions.csv and the submission as the rules ask; keep those parts
+as they are and put your own model and features in place of its:
+```python
+{template}```"""
 
 EXPAND_DEBUG = """{brief}
 

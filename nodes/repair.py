@@ -32,7 +32,7 @@ def repair(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> di
     if (template := late_template(state, task, failed)) is not None:
         return _repaired(folder, pending, attempt, error, template, {})
     if spent := over_budget(state.get("config", {}), Ledger.of(folder_of(state).path("usage.jsonl")).spent(cfg.prices)):
-        return {"last": {**last, "repair_error": f"the run's {spent} budget is spent"}}
+        return {"last": _unrepaired(folder, last, f"the run's {spent} budget is spent")}
     earlier = [f"- attempt {a['attempt'] + 1} ({a.get('phase', 'run')}): {(a.get('detail') or '')[:200]}"
                for a in folder.attempts()[:-1]]
     caller = llm(state, runtime, "repair")
@@ -41,11 +41,12 @@ def repair(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> di
         rounds=cfg.repair.rounds, code=clip(failed, CODE_CHARS), phase=PHASES.get(last.get("phase"), "the run"),
         error=error[:2000], stderr=clip(folder.read_log("stderr") or "", LOG_CHARS) or "(empty)",
         earlier="\n".join(earlier) or "- none", submission_file=task.submission_file))],
-        check=lambda code: UNCHANGED if _same(code, failed) else "",
         temperature=HOT if attempt else None)  # a fresh sample helps a small model more than the same ask again
-    if code is None or _same(code, failed):  # nothing new to run: judge the failed attempt as it is
+    # The same script back is judged as it failed, without asking again: in the eval the 1.5B model answered
+    # "that is the same script" with the same script again, every time, at ~130 s a call.
+    if code is None or _same(code, failed):
         why = UNCHANGED if code is not None else caller.errors[-1] if caller.errors else "no script in the reply"
-        return {"last": {**last, "repair_error": why}, "usage": caller.usage}
+        return {"last": _unrepaired(folder, last, why), "usage": caller.usage}
     return _repaired(folder, pending, attempt, error, code, caller.usage)
 
 
@@ -66,6 +67,13 @@ def _repaired(folder, pending: dict, attempt: int, error: str, code: str, usage:
     folder.write("plan", {**plan, "repairs": repairs})
     return {"attempt": attempt + 1, "pending": {**pending, "approach": approach_of(code) or pending.get("approach")},
             "usage": usage}
+
+
+def _unrepaired(folder, last: dict, why: str) -> dict:
+    """The failed attempt, with why no repair followed (in result.json too: the user reads it there)."""
+    last = {**last, "repair_error": why}
+    folder.write("result", last)
+    return last
 
 
 def _same(a: str, b: str) -> bool:

@@ -196,16 +196,18 @@ def test_the_report_shows_each_failed_attempt_and_the_verdict(breast_cancer, tmp
     assert "- attempt 1 failed (full): error: exited with code 1; repaired" in md
 
 
-def test_a_repair_that_returns_the_failed_script_is_asked_again_then_the_attempt_is_judged(breast_cancer, tmp_path):
+def test_a_repair_that_returns_the_failed_script_is_not_asked_again_and_the_attempt_is_judged(breast_cancer,
+                                                                                              tmp_path):
     model = ScriptedChatModel(replies=[
-        script(BUGGY_DRAFT), script(BUGGY_DRAFT), script(BUGGY_DRAFT),  # the repair, and its retry, change nothing
+        script(BUGGY_DRAFT), script(BUGGY_DRAFT),  # the repair changes nothing
         diagnosis("bug", False, "KeyError: 'target'")])
     final = run_gome(breast_cancer, RunConfig(steps=1, select={"reruns": 0}, repair=ONE_REPAIR), out=tmp_path,
                      chat_model=model)
     assert final["status"] == "no_valid_submission" and model.remaining == 0
     assert record(final, "0001")["attempts"] == 1  # the unchanged script was not run again
-    retry = model.calls[2]["prompt"]
-    assert "it is the same script that failed: change what the error names" in retry
+    assert len(model.calls) == 3  # draft, one repair call, the diagnosis
+    assert "it is the same script that failed" in json.loads(
+        (run_dir_of(final) / "experiments/0001/result.json").read_text())["repair_error"]
 
 
 def test_a_proposal_that_changes_no_prediction_is_dropped(breast_cancer, tmp_path):
@@ -240,3 +242,32 @@ def test_a_repair_that_breaks_a_script_which_worked_gives_the_step_back_its_work
     assert (folder / "submission.csv").read_bytes() == (folder / "attempts/0/submission.csv").read_bytes()
     assert "KeyError" in (folder / "attempts/1/stderr.txt").read_text()
     assert (run_dir_of(final) / "best/solution.py").read_text() == self_scored
+
+
+def test_a_name_used_unimported_gets_its_import_without_a_repair_and_an_undefined_one_is_repaired(
+        breast_cancer, tmp_path):
+    unimported = SCALED_LOGREG.replace("from sklearn.preprocessing import StandardScaler\n", "")
+    undefined = SCALED_LOGREG.replace("C=1.0", "C=strength")
+    model = ScriptedChatModel(replies=[
+        script(PLAIN_LOGREG), diagnosis("ran", True, "works"),
+        hypotheses(("Standardize the features", "features", "moderate", 4)),
+        script(unimported),  # StandardScaler used, never imported: gome adds the import, no model call
+        diagnosis("ran", True, "scaling helped"),
+        hypotheses(("Tune the regularisation strength", "model", "minimal", 3)),
+        script(undefined),  # `strength` is defined nowhere: stopped before it runs, repaired
+        script(SCALED_LOGREG.replace("C=1.0", "C=2.0")), diagnosis("ran", False, "about the same")])
+    final = run_gome(breast_cancer, RunConfig(steps=3, select={"reruns": 0}, late_stage=1), out=tmp_path,
+                     chat_model=model)
+    assert final["status"] == "succeeded" and model.remaining == 0
+    fixed = record(final, "0002")
+    assert fixed["attempts"] == 1 and fixed["status"] == "ok" and fixed["score_source"] == "harness"
+    plan = json.loads((run_dir_of(final) / "experiments/0002/plan.json").read_text())
+    assert plan["imports_added"] == ["from sklearn.preprocessing import StandardScaler"]
+    assert "from sklearn.preprocessing import StandardScaler  # added by gome" in (
+        run_dir_of(final) / "experiments/0002/main.py").read_text()
+    repaired = record(final, "0003")
+    assert repaired["attempts"] == 2 and repaired["status"] == "ok"
+    first = json.loads((run_dir_of(final) / "experiments/0003/attempts/0/result.json").read_text())
+    assert first["phase"] == "static" and "name 'strength' is used but never defined" in first["detail"]
+    [repair_prompt] = prompts_with(model, "this is repair 1 of at most 3")
+    assert "name 'strength' is used but never defined" in repair_prompt

@@ -1,0 +1,60 @@
+"""Undefined names: the import that defines one is added without a model, a name found nowhere is reported."""
+
+import contextlib
+import io
+
+from gome.tools.sandbox.names import add_imports, insert_imports, undefined_names
+
+SCRIPT = '''# Approach: gradient boosting
+"""A docstring."""
+from __future__ import annotations
+import os
+
+X_tr, X_va = train_test_split(range(10), random_state=0)
+model = GradientBoostingRegressor()
+frame = pd.DataFrame({"a": [1]})
+mask = train > 0
+print(os.getcwd(), undefined_thing)
+'''
+
+
+def run(code: str) -> str:
+    """Runs gome's finder script as the sandbox would (it is gome's own code, not a script's)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(code, {})  # noqa: S102
+    return out.getvalue()
+
+
+def test_undefined_names_are_listed_with_their_first_line():
+    assert undefined_names(SCRIPT) == [("train_test_split", 6), ("GradientBoostingRegressor", 7), ("pd", 8),
+                                       ("train", 9), ("undefined_thing", 10)]
+    assert undefined_names("x = (\n") == []  # not Python: the run reports that
+
+
+def test_the_import_is_added_for_api_names_and_conventional_aliases_but_never_for_a_plain_word():
+    asked = []
+    code, added, missing = add_imports(SCRIPT, lambda c: asked.append(c) or run(c), sandbox="test-names")
+    assert added == ["from sklearn.model_selection import train_test_split",
+                     "from sklearn.ensemble import GradientBoostingRegressor", "import pandas as pd"]
+    # `train` is a variable the script forgot, not xgboost.train: it is left for the repair, with its line
+    assert missing == ["line 9: name 'train' is used but never defined or imported",
+                       "line 10: name 'undefined_thing' is used but never defined or imported"]
+    assert code.splitlines()[:4] == SCRIPT.splitlines()[:3] + ["from sklearn.model_selection import train_test_split"
+                                                               "  # added by gome: the script used it unimported"]
+    assert undefined_names(code) == [("train", 12), ("undefined_thing", 13)]
+    assert len(asked) == 1
+    assert add_imports(SCRIPT, lambda c: asked.append(c) or run(c), sandbox="test-names")[1] == added
+    assert len(asked) == 1  # answers are cached per sandbox
+
+
+def test_a_clean_script_asks_nothing_and_a_finder_that_cannot_run_changes_nothing():
+    clean = "import os\nprint(os.sep)\n"
+    assert add_imports(clean, lambda c: 1 / 0, sandbox="test-names-2") == (clean, [], [])
+    assert add_imports("print(np.pi)\n", lambda c: "", sandbox="test-names-3") == ("print(np.pi)\n", [], [])
+
+
+def test_imports_go_above_a_decorated_first_statement_and_at_the_end_of_a_script_of_comments():
+    assert insert_imports("@dec\ndef f():\n    pass\n", ["import x"]).startswith("import x  # added")
+    assert insert_imports("# only a comment", ["import x"]) == (
+        "# only a comment\nimport x  # added by gome: the script used it unimported\n")

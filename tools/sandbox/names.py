@@ -1,0 +1,117 @@
+"""Undefined names in a script, and the import that defines each, found before the script runs.
+
+The 1.5B model's commonest crash was a NameError for a name it used without importing (`train_test_split`,
+`GradientBoostingRegressor`, `pd`): a bug no model is needed to fix. pyflakes finds the names a script uses and
+never binds; the sandbox's own interpreter is asked where each one lives (by a small script of gome's: a name an
+LLM wrote is never imported in gome's process); the import is added at the top of the script. A name found
+nowhere is left for the repair node, with its line. Answers are cached per process, like the import check's.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+
+from pyflakes import checker, messages
+
+from gome.tools.sandbox.environment import MARK, parse_answer
+
+# Names bound by convention, and the import that binds them (found only where that module is).
+COMMON = {"np": "import numpy as np", "pd": "import pandas as pd", "plt": "import matplotlib.pyplot as plt",
+          "sns": "import seaborn as sns", "lgb": "import lightgbm as lgb", "xgb": "import xgboost as xgb",
+          "cb": "import catboost as cb", "sp": "import scipy as sp", "nn": "import torch.nn as nn",
+          "stats": "from scipy import stats", "sparse": "from scipy import sparse",
+          "defaultdict": "from collections import defaultdict", "partial": "from functools import partial",
+          "reduce": "from functools import reduce", "rankdata": "from scipy.stats import rankdata"}
+# Modules a script may use unimported by its own name.
+TOP = ("os", "sys", "json", "math", "random", "re", "time", "warnings", "gc", "pickle", "itertools", "numpy",
+       "pandas", "scipy", "sklearn", "lightgbm", "xgboost", "catboost", "torch")
+# Modules an API name (one with a capital or an underscore: `train_test_split`, `GradientBoostingRegressor`) is
+# looked for in, in this order. A plain word (`train`, `test`, `log`) is never taken from a module: it is far
+# likelier a variable the script forgot than `xgboost.train` or `numpy.test`.
+MODULES = ("sklearn.model_selection", "sklearn.metrics", "sklearn.preprocessing", "sklearn.ensemble",
+           "sklearn.linear_model", "sklearn.impute", "sklearn.compose", "sklearn.pipeline", "sklearn.tree",
+           "sklearn.neighbors", "sklearn.svm", "sklearn.naive_bayes", "sklearn.decomposition",
+           "sklearn.feature_extraction.text", "sklearn.feature_selection", "sklearn.calibration",
+           "sklearn.utils.class_weight", "sklearn.base", "scipy.stats", "collections", "pathlib", "lightgbm",
+           "xgboost", "catboost")
+
+FIND_SCRIPT = """import importlib, importlib.util, json, re
+common, top, modules, answers = {common!r}, {top!r}, {modules!r}, {{}}
+def found(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except Exception:
+        return False
+for name in {names!r}:
+    answers[name] = None
+    if name in common:
+        module = common[name].split()[1]
+        answers[name] = common[name] if found(module) else None
+    elif name in top:
+        answers[name] = "import " + name if found(name) else None
+    elif re.search("[A-Z_]", name) and not name.startswith("_"):
+        for module in modules:
+            try:
+                if found(module) and hasattr(importlib.import_module(module), name):
+                    answers[name] = "from " + module + " import " + name
+                    break
+            except Exception:
+                pass
+print({mark!r} + json.dumps(answers))
+"""
+
+_known: dict[tuple[str, str], str | None] = {}  # (sandbox, name) -> the import that binds it there, or None
+
+
+def undefined_names(code: str) -> list[tuple[str, int]]:
+    """(name, first line) of every name the script uses and never binds; empty for a script that does not parse
+    (compiling is the run's to report)."""
+    try:
+        found = checker.Checker(ast.parse(code), "main.py").messages
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    first: dict[str, int] = {}
+    for m in found:
+        if isinstance(m, messages.UndefinedName):
+            first.setdefault(m.message_args[0], m.lineno)
+    return sorted(first.items(), key=lambda f: f[1])
+
+
+def add_imports(code: str, run_in_sandbox: Callable[[str], str], sandbox: str = "local"
+                ) -> tuple[str, list[str], list[str]]:
+    """(code with the imports it lacks added, the imports added, one line per name found nowhere).
+    `run_in_sandbox(script) -> stdout` runs gome's finder where the script will run; `sandbox` names it."""
+    names = undefined_names(code)
+    unknown = sorted({n for n, _ in names if (sandbox, n) not in _known})
+    if unknown:
+        answers = parse_answer(run_in_sandbox(FIND_SCRIPT.format(
+            common=COMMON, top=TOP, modules=MODULES, names=unknown, mark=MARK)))
+        if answers is None:
+            return code, [], []  # the finder could not run: let the real run speak
+        _known.update({(sandbox, n): v if isinstance(v, str) else None for n, v in answers.items()})
+    added = [_known[(sandbox, n)] for n, _ in names if _known.get((sandbox, n))]
+    missing = [f"line {line}: name {n!r} is used but never defined or imported" for n, line in names
+               if not _known.get((sandbox, n))]
+    return (insert_imports(code, added) if added else code), added, missing
+
+
+def insert_imports(code: str, imports: list[str]) -> str:
+    """`imports` placed before the script's first statement that is not its docstring or a __future__ import, so
+    that the `# Approach:` line and other leading comments stay where they are."""
+    body = ast.parse(code).body
+    while body and _docstring_or_future(body[0]):
+        body = body[1:]
+    first = body[0] if body else None
+    at = min([first.lineno, *(d.lineno for d in getattr(first, "decorator_list", []))]) - 1 if first else None
+    lines = code.splitlines(keepends=True)
+    at = len(lines) if at is None else at
+    if at and not lines[at - 1].endswith("\n"):
+        lines[at - 1] += "\n"
+    return "".join([*lines[:at], *(f"{i}  # added by gome: the script used it unimported\n" for i in imports),
+                    *lines[at:]])
+
+
+def _docstring_or_future(stmt: ast.stmt) -> bool:
+    return (isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__") or (
+        isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str))
