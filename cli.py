@@ -58,73 +58,112 @@ def _positive(text: str) -> float:
     return value
 
 
+def _seconds(value: float) -> str:
+    """3600.0 -> 1h, 90.0 -> 1m30s: a duration as people write it (and as --time takes it)."""
+    h, rest = divmod(int(value), 3600)
+    m, sec = divmod(rest, 60)
+    return "".join(f"{n}{u}" for n, u in ((h, "h"), (m, "m"), (sec, "s")) if n) or "0s"
+
+
+class Help(argparse.RawDescriptionHelpFormatter):
+    """Help that names each default once (not after a text that already does), durations as durations."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        d = action.default
+        if "default" in text or d is None or d is False or d in ([], argparse.SUPPRESS) or not action.option_strings:
+            return text
+        shown = _seconds(d) if action.type is parse_duration else d
+        return f"{text} (default: {shown})".lstrip()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gome")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gome", description="An MLE agent: give it a task folder, get a submission.")
+    p.add_argument("--version", action="version", version=f"gome {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     _resume_parser(sub)
     sub.add_parser("doctor", help="show which sandbox isolation works on this machine, and why")
     rep = sub.add_parser("report", help="write report.html and report.md for a run folder (running, crashed or done)")
-    rep.add_argument("run_dir")
+    rep.add_argument("run_dir", help="the run folder")
     g = sub.add_parser("grade", help="score a submission against a task's hidden answers (private/answers.csv)")
-    g.add_argument("task_dir")
+    g.add_argument("task_dir", help="the task folder")
     g.add_argument("submission", help="submission CSV, or a run folder (uses its best/submission.csv)")
     g.add_argument("--answers", help="answers CSV (default: TASK_DIR/private/answers.csv)")
+    g.add_argument("--json", action="store_true", help="print the grade as one JSON object")
     _suite_parsers(sub)
     return p
 
 
 def _run_parser(sub) -> None:
-    r = sub.add_parser("run", help="solve a task folder", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r = sub.add_parser("run", help="solve a task folder", formatter_class=Help)
     r.add_argument("task_dir", help="task folder: description.md, train/test/sample submission CSVs, task.toml")
-    r.add_argument("--model", help="provider:name (e.g. openai:gpt-4.1-mini), or local (local:PATH.gguf): "
+    m = r.add_argument_group("model")
+    m.add_argument("--model", help="provider:name (e.g. openai:gpt-4.1-mini), or local (local:PATH.gguf): "
                    "Qwen2.5-Coder-1.5B served by llama.cpp here (default: $GOME_MODEL, else local)")
-    r.add_argument("--base-url", help="OpenAI-compatible server (default: $OPENAI_BASE_URL)")
-    r.add_argument("--temperature", type=float, default=MODEL.temperature)
-    r.add_argument("--llm-timeout", type=parse_duration, default=MODEL.timeout_s, help="per LLM call")
-    r.add_argument("--retries", type=_count(0), default=MODEL.max_retries, help="LLM call retries")
-    r.add_argument("--mode", choices=["gradient", "tree", "auto"], default=RUN.mode,
-                   help="gradient (Gome), tree (AIDE-style search), or auto (switches by what pays off)")
-    r.add_argument("--traces", type=_count(1), default=RUN.traces, help="parallel traces sharing one success memory")
-    r.add_argument("--tree-policy", choices=["greedy", "uct"], default=RUN.tree.policy)
-    r.add_argument("--steps", type=_count(1), default=RUN.steps, help="experiments in the whole run")
-    r.add_argument("--time", type=parse_duration, default=RUN.time_s, help="wall-clock budget (e.g. 30m)")
-    r.add_argument("--script-timeout", type=parse_duration, default=RUN.script_timeout_s,
-                   help="limit of one script run")
-    r.add_argument("--threads", type=_count(1), default=RUN.threads, help="CPU threads a script may use")
-    r.add_argument("--max-tokens", type=_count(1), help="LLM token budget of the whole run")
-    r.add_argument("--max-dollars", type=_positive, help="LLM spend budget of the whole run (needs a price)")
-    r.add_argument("--price", action="append", default=[], metavar="MODEL=IN,OUT",
+    m.add_argument("--base-url", help="OpenAI-compatible server (default: $OPENAI_BASE_URL)")
+    m.add_argument("--temperature", type=float, default=MODEL.temperature, help="sampling temperature")
+    m.add_argument("--llm-timeout", type=parse_duration, default=MODEL.timeout_s, help="limit of one LLM call")
+    m.add_argument("--retries", type=_count(0), default=MODEL.max_retries, help="retries of a failed LLM call")
+    m.add_argument("--price", action="append", default=[], metavar="MODEL=IN,OUT",
                    help="USD per million input,output tokens, e.g. gpt-4.1-mini=0.4,1.6 (repeatable)")
-    r.add_argument("--top-k", type=_count(1), default=RUN.select.top_k, help="candidates re-run by final selection")
-    r.add_argument("--reruns", type=_count(0), default=RUN.select.reruns,
-                   help="extra seeds per candidate in final selection (0: off)")
-    r.add_argument("--repair-rounds", type=_count(0), default=RUN.repair.rounds,
+    g = r.add_argument_group("search")
+    g.add_argument("--mode", choices=["gradient", "tree", "auto"], default=RUN.mode,
+                   help="gradient (Gome), tree (AIDE-style search), or auto (switches by what pays off)")
+    g.add_argument("--traces", type=_count(1), default=RUN.traces, help="parallel traces sharing one success memory")
+    g.add_argument("--tree-policy", choices=["greedy", "uct"], default=RUN.tree.policy,
+                   help="tree mode: improve the best node, or the UCT choice")
+    g.add_argument("--repair-rounds", type=_count(0), default=RUN.repair.rounds,
                    help="repairs of a failing script within its step, before its idea is judged")
-    r.add_argument("--late-stage", type=float, default=RUN.late_stage, metavar="SHARE",
+    g.add_argument("--late-stage", type=float, default=RUN.late_stage, metavar="SHARE",
                    help="share of the budget after which gradient steps blend the best candidates (1: never)")
-    r.add_argument("--seed", type=int, default=RUN.seed)
-    r.add_argument("--out", default="runs", help="parent folder of run folders")
-    r.add_argument("--metric", help="task metric when the folder has no task.toml")
-    r.add_argument("--direction", choices=["maximize", "minimize"])
-    r.add_argument("--id-column")
-    r.add_argument("--target", action="append", dest="target_columns", help="target column (repeatable)")
-    r.add_argument("--executor", choices=["local", "e2b"], default="local",
+    g.add_argument("--seed", type=int, default=RUN.seed, help="seed of every split and model, and of the search")
+    g.add_argument("--review", action="store_true", help="pause before each new script runs, for approval")
+    b = r.add_argument_group("budgets")
+    b.add_argument("--steps", type=_count(1), default=RUN.steps, help="experiments in the whole run")
+    b.add_argument("--time", type=parse_duration, default=RUN.time_s, help="wall-clock budget (e.g. 30m, 1h30m)")
+    b.add_argument("--script-timeout", type=parse_duration, default=RUN.script_timeout_s,
+                   help="limit of one script run")
+    b.add_argument("--threads", type=_count(1), default=RUN.threads, help="CPU threads a script may use")
+    b.add_argument("--max-tokens", type=_count(1), help="LLM token budget of the whole run (default: none)")
+    b.add_argument("--max-dollars", type=_positive, help="LLM spend budget of the whole run, from --price "
+                   "(default: none)")
+    sel = r.add_argument_group("final selection")
+    sel.add_argument("--top-k", type=_count(1), default=RUN.select.top_k, help="candidates re-run")
+    sel.add_argument("--reruns", type=_count(0), default=RUN.select.reruns, help="extra seeds per candidate (0: off)")
+    t = r.add_argument_group("task settings, when the folder has no task.toml")
+    t.add_argument("--metric", help="e.g. roc_auc, rmse, accuracy, f1_macro")
+    t.add_argument("--direction", choices=["maximize", "minimize"], help="whether a higher metric is better "
+                   "(default: the metric's own)")
+    t.add_argument("--id-column", help="the id column of test and the submission")
+    t.add_argument("--target", action="append", dest="target_columns", help="target column (repeatable)")
+    x = r.add_argument_group("sandbox")
+    x.add_argument("--executor", choices=["local", "e2b"], default="local",
                    help="where scripts run: the local sandbox, or e2b cloud sandboxes (needs E2B_API_KEY)")
-    r.add_argument("--allow-network", action="store_true", help="let scripts reach the network (off by default)")
-    r.add_argument("--memory", type=_positive, help="GiB of memory per script (default: 80%% of RAM / traces)")
-    r.add_argument("--db", help="postgresql://... for the checkpointer and store (default: SQLite in the run)")
-    r.add_argument("--review", action="store_true", help="pause before each new script runs, for approval")
-    r.add_argument("--json", action="store_true", help="print progress events as JSON lines")
+    x.add_argument("--allow-network", action="store_true", help="let scripts reach the network")
+    x.add_argument("--memory", type=_positive, help="GiB of memory per script (default: 80%% of RAM / traces)")
+    o = r.add_argument_group("output")
+    o.add_argument("--out", default="runs", help="parent folder of run folders")
+    o.add_argument("--db", help="postgresql://... for the checkpointer and store (default: SQLite in the run)")
+    o.add_argument("--json", action="store_true", help="stdout: progress events and the result as JSON lines only")
 
 
 def _resume_parser(sub) -> None:
     res = sub.add_parser("resume", help="continue a run that was killed, crashed, interrupted or paused")
-    res.add_argument("run_dir")
+    res.add_argument("run_dir", help="the run folder")
     res.add_argument("--model", help="override the run's model (provider:name)")
-    res.add_argument("--base-url")
+    res.add_argument("--base-url", help="override the run's OpenAI-compatible server")
     res.add_argument("--db", help="the run's postgresql:// URL, when it used Postgres")
-    res.add_argument("--json", action="store_true")
+    res.add_argument("--json", action="store_true", help="stdout: progress events and the result as JSON lines only")
     answer = res.add_mutually_exclusive_group()
     answer.add_argument("--approve", action="store_true", help="review: run the script as it is")
     answer.add_argument("--reject", action="store_true", help="review: skip the script (costs the step)")
@@ -142,7 +181,7 @@ def _suite_parsers(sub) -> None:
     b.add_argument("--no-leaderboard", action="store_true", help="data only: skip the reference pipelines")
     b.add_argument("--record", action="store_true", help="rewrite checksums.json instead of checking it")
     e = sub.add_parser("eval", help="run gome on suite tasks x modes x seeds x models, grade, and aggregate",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=Help)
     e.add_argument("--suite", default="suite", help="folder built by `gome tasks build`")
     e.add_argument("--tasks", type=_names, help="comma-separated tasks (default: every built task)")
     e.add_argument("--modes", type=_names, default=["gradient", "tree"], help="comma-separated modes")
@@ -150,7 +189,7 @@ def _suite_parsers(sub) -> None:
     e.add_argument("--models", type=_names, default=["local"], help="comma-separated models (provider:name or local)")
     e.add_argument("--steps", type=_count(1), default=4, help="experiments per run")
     e.add_argument("--time", type=parse_duration, default=1800.0, help="wall-clock budget per run")
-    e.add_argument("--traces", type=_count(1), default=1)
+    e.add_argument("--traces", type=_count(1), default=1, help="parallel traces per run")
     e.add_argument("--reruns", type=_count(0), default=0, help="extra seeds per candidate in final selection")
     e.add_argument("--out", default="eval", help="folder of cells and results (run again to resume)")
     e.add_argument("--json", action="store_true", help="progress events as JSON lines")
@@ -259,7 +298,9 @@ def supervise(run_dir: Path, as_json: bool, go) -> int:
     print(f"gome: run folder {run_dir}", file=sys.stderr)
     if final.get("status") != "succeeded":
         return EXIT_NO_SUBMISSION
-    print(run_dir / "best" / "submission.csv")
+    submission = run_dir / "best" / "submission.csv"
+    print(json.dumps({"event": "done", "status": "succeeded", "submission": str(submission)}) if as_json
+          else submission)
     return EXIT_OK
 
 
@@ -350,8 +391,15 @@ def cmd_grade(args) -> int:
     except (TaskError, ScoringError) as e:
         print(f"gome: {e}", file=sys.stderr)
         return EXIT_USAGE
-    print(json.dumps({"task": task.name, "metric": task.metric, "score": round(score, 5),
-                      "is_lower_better": task.direction == "minimize", "submission": str(submission)}))
+    graded = {"task": task.name, "metric": task.metric, "score": round(score, 5),
+              "is_lower_better": task.direction == "minimize", "submission": str(submission)}
+    if args.json:
+        print(json.dumps(graded))
+    else:
+        better = "lower" if graded["is_lower_better"] else "higher"
+        rows = [("task", task.name), ("metric", f"{task.metric} ({better} is better)"), ("score", f"{score:.5g}"),
+                ("submission", str(submission))]
+        print("\n".join(f"{k:<11}{v}" for k, v in rows))
     return EXIT_OK
 
 
@@ -363,6 +411,7 @@ def cmd_tasks(args) -> int:
         print(suite_table(args.suite), end="")
         return EXIT_OK
     if args.tasks_command == "list":
+        print(f"{'TASK':16} {'KIND':10} {'MODALITY':8} {'METRIC':9} SOURCE")
         for s in TASKS:
             print(f"{s.name:16} {s.kind:10} {s.modality:8} {s.metric:9} {s.source}")
         return EXIT_OK

@@ -50,4 +50,7 @@ def build_graph(checkpointer=None, store=None):
     return g.compile(checkpointer=checkpointer, store=store, name="gome")
 
 
-graph = build_graph()
+# Apps that invoke `graph` directly get a limit no budget the config allows can reach (LangGraph's own default, 25,
+# ends a run after a few steps); the budget ends the run, not the limit. The server's own default is 10011.
+GENEROUS_LIMIT = recursion_limit(RunConfig(steps=10_000, repair={"rounds": 10}))
+graph = build_graph().with_config(recursion_limit=GENEROUS_LIMIT)

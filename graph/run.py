@@ -17,7 +17,6 @@ import json
 import os
 import sqlite3
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,10 @@ from typing import Any
 from langgraph.types import Command
 
 from gome.graph.builder import build_graph, recursion_limit
+from gome.nodes.runtime import record_crash
 from gome.state.context import GomeContext
 from gome.state.records import RunConfig
-from gome.tools.run.folder import RunFolder, RunFolderError, is_disk_full, new_run_dir
+from gome.tools.run.folder import RunFolder, RunFolderError, new_run_dir
 from gome.tools.run.persistence import DB_NAME, check_resumable, damaged, persistence
 from gome.tools.sandbox import make_executor
 from gome.tools.task.loading import load_task
@@ -64,24 +64,6 @@ def _drive(folder: RunFolder, config: RunConfig, inputs: dict | None, *, chat_mo
         except Exception as e:
             record_crash(folder, e)
             raise
-
-
-def record_crash(folder: RunFolder, error: BaseException) -> None:
-    """crash.txt, run.json status "crashed" and the report, whatever it takes: on a full disk, the space set
-    aside at the start is freed first. Nothing here may raise: the caller re-raises the original error."""
-    full = is_disk_full(error)
-    if full:
-        folder.free_reserve()
-    message = (f"no space left on the disk ({error}); free some, then continue with gome resume" if full else
-               f"{type(error).__name__}: {error}")
-    with contextlib.suppress(OSError):
-        folder.write_text("crash.txt", "".join(traceback.format_exception(error)))
-    with contextlib.suppress(Exception):
-        folder.update_run_json(status="crashed", message=message[:2000], finished_at=time.time())
-    with contextlib.suppress(Exception):
-        from gome.tools.report.report import write_report
-
-        write_report(folder.root)
 
 
 def _stream(folder: RunFolder, config: RunConfig, inputs: dict | None, *, chat_model, executor, on_event, db,

@@ -24,24 +24,42 @@ from gome.tools.sandbox.executor import Limits
 from gome.tools.sandbox.names import add_imports
 from gome.tools.task.submission import output_caps
 
+ACTIONS = ("approve", "edit", "reject")
+
+
+def review_problem(answer) -> str | None:
+    """Why an answer to the review cannot be taken, or None."""
+    if not isinstance(answer, dict):
+        return (f"the answer must be an object such as {{\"action\": \"approve\"}}, not {type(answer).__name__} "
+                f"{str(answer)[:80]!r}")
+    if answer.get("action") not in ACTIONS:
+        return f"action must be one of {', '.join(ACTIONS)}, not {str(answer.get('action'))[:80]!r}"
+    if answer["action"] == "edit" and not (isinstance(answer.get("code"), str) and answer["code"].strip()):
+        return "an edit needs the new script as a string in `code`"
+    if answer["action"] == "edit" and len(answer["code"].encode()) > MAX_CODE_BYTES:
+        return f"the edited script is over {MAX_CODE_BYTES} bytes"
+    return None
+
 
 def review(pending: PendingScript, folder: ExperimentFolder, state: dict) -> PendingScript:
     """Pause for a person before the script runs: approve it, edit it, or reject it (which costs the step).
 
-    interrupt() re-runs this node from the top on resume, so everything it changes happens after the answer.
+    interrupt() re-runs this node from the top on resume, so everything it changes happens after the answer. An
+    answer that cannot be taken asks again, saying why: the thread stays waiting for a correct one.
     """
-    answer = interrupt({"id": pending["id"], "trace": state["trace"], "kind": pending.get("kind"),
-                        "approach": pending.get("approach"), "code": folder.read_code(),
-                        "ask": "approve, edit (give code) or reject this script"}) or {}
-    action = answer.get("action", "approve")
-    if action == "edit" and isinstance(answer.get("code"), str) and len(answer["code"]) <= MAX_CODE_BYTES:
+    ask = {"id": pending["id"], "trace": state["trace"], "kind": pending.get("kind"),
+           "approach": pending.get("approach"), "code": folder.read_code(),
+           "ask": 'approve, edit or reject this script: {"action": "approve"}, {"action": "edit", "code": "..."} '
+                  'or {"action": "reject"}'}
+    answer = interrupt(ask)
+    while problem := review_problem(answer):
+        answer = interrupt({**ask, "error": f"that answer cannot be taken: {problem}"})
+    if answer["action"] == "edit":
         folder.write_code(answer["code"])
-        folder.write("review", {"action": "edit"})
-    elif action == "reject":
+    elif answer["action"] == "reject":
         folder.write("review", {"action": "reject"})
         return {**pending, "has_script": False, "llm_error": "rejected by the reviewer"}
-    else:
-        folder.write("review", {"action": "approve"})
+    folder.write("review", {"action": answer["action"]})
     return pending
 
 

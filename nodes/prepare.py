@@ -4,6 +4,7 @@ prompt, and list the task's challenges (what the proposals of compute-gradient d
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from pathlib import Path
 
@@ -11,10 +12,10 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from gome.nodes.prompts import CHALLENGES, SYSTEM, task_brief
-from gome.nodes.runtime import context_of, executor, llm
+from gome.nodes.runtime import chat_model, context_of, executor, llm
 from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState
-from gome.state.records import RunConfig, TaskChallenges
+from gome.state.records import RunConfig, SettingsError, TaskChallenges
 from gome.tools.run.experiment import run_probe
 from gome.tools.run.folder import RunFolder, new_run_dir
 from gome.tools.sandbox.environment import VERSIONS_SCRIPT, describe, parse_answer
@@ -41,11 +42,34 @@ def challenges(state: dict, runtime: Runtime[GomeContext] | None) -> tuple[list[
     return ([c.model_dump() for c in found.challenges] if found else []), caller.usage
 
 
-def prepare(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> dict:
+def default_out() -> str:
+    """Where a run invoked as a graph (the server, an app) writes when its input names no folder: outside any
+    project, so that `langgraph dev`, which reloads on every new .py file under the project, never restarts
+    because a run wrote a main.py. The CLI's default is ./runs (its --out)."""
+    return os.environ.get("GOME_RUNS_DIR") or os.path.expanduser("~/gome-runs")
+
+
+def settings(state: GomeState, runtime: Runtime[GomeContext] | None) -> RunConfig:
+    """The run's config, with everything it needs checked before anything runs: the task folder is given, the
+    settings are known and valid, the sandbox and the chat model can be built (a run never starts
+    half-configured; each problem is a SettingsError that names it)."""
+    if not isinstance(state.get("task_dir"), str) or not state["task_dir"]:
+        raise SettingsError('the input has no task_dir: give the task folder, e.g. {"task_dir": "/abs/path/task"}')
+    ctx = context_of(runtime)
     # An assistant's defaults (context.config) under the run's own input config.
-    config = RunConfig.model_validate({**(context_of(runtime).config or {}), **(state.get("config") or {})})
+    config = RunConfig.checked({**ctx.config_dict(), **(state.get("config") or {})})
+    try:
+        executor(runtime)
+        chat_model(config.model_dump(mode="json"), runtime)
+    except (ValueError, ImportError, RuntimeError) as e:  # an unknown sandbox, e2b without a key, a bad model
+        raise SettingsError(str(e)) from None
+    return config
+
+
+def prepare(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> dict:
+    config = settings(state, runtime)
     task = load_task(state["task_dir"], state.get("task_overrides"))
-    run_dir = Path(state.get("run_dir") or new_run_dir(state.get("out") or "runs", task.name))
+    run_dir = Path(state.get("run_dir") or new_run_dir(state.get("out") or default_out(), task.name))
     run_dir.mkdir(parents=True, exist_ok=True)
     run = RunFolder(run_dir)
     run.copy_input(task.data_dir)

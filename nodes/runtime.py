@@ -7,8 +7,12 @@ settings (`model`, `sandbox`) that are built here once and reused.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import time
+import traceback
 
+from langgraph.errors import GraphBubbleUp
 from langgraph.runtime import Runtime
 
 from gome.state.context import GomeContext
@@ -16,7 +20,7 @@ from gome.state.records import ModelSpec, RunConfig, Task
 from gome.tools.llm.models import make_chat_model
 from gome.tools.llm.structured import LLMCaller
 from gome.tools.llm.usage import Ledger
-from gome.tools.run.folder import RunFolder
+from gome.tools.run.folder import RunFolder, is_disk_full
 from gome.tools.sandbox import Executor, make_executor
 
 _built: dict[tuple, object] = {}  # models and executors built from settings, reused across nodes and steps
@@ -27,17 +31,47 @@ def context_of(runtime: Runtime[GomeContext] | None) -> GomeContext:
 
 
 def located(node):
-    """A node that works in the run folder where it is now: a run folder moved (or copied) after its checkpoints
-    were written carries its old path in state; the runner passes the real one in the context."""
+    """A node that works in the run folder where it is now (a run folder moved or copied after its checkpoints
+    were written carries its old path in state; the runner passes the real one in the context), and records its
+    crash there (crash.txt, run.json "crashed"), however the graph was invoked."""
 
     @functools.wraps(node)
     def run(state: dict, runtime: Runtime[GomeContext] | None = None):
         actual = context_of(runtime).run_dir
         if actual and state.get("run_dir") and state["run_dir"] != actual:
             state = {**state, "run_dir": actual}
-        return node(state, runtime)
+        try:
+            return node(state, runtime)
+        except GraphBubbleUp:  # an interrupt, or a command to the parent graph: not a failure
+            raise
+        except Exception as e:  # the server has no runner around the graph: the node records its own crash
+            record_crash(folder_of(state), e)
+            raise
 
     return run
+
+
+def record_crash(folder: RunFolder, error: BaseException) -> None:
+    """crash.txt, run.json status "crashed" and the report, whatever it takes: on a full disk, the space set
+    aside at the start is freed first. Nothing here may raise: the caller re-raises the original error. Once per
+    error: the node that raised it records it, and so does the runner it passes through."""
+    if getattr(error, "_gome_recorded", False):
+        return
+    with contextlib.suppress(Exception):
+        error._gome_recorded = True
+    full = is_disk_full(error)
+    if full:
+        folder.free_reserve()
+    message = (f"no space left on the disk ({error}); free some, then continue with gome resume" if full else
+               f"{type(error).__name__}: {error}")
+    with contextlib.suppress(OSError):
+        folder.write_text("crash.txt", "".join(traceback.format_exception(error)))
+    with contextlib.suppress(Exception):
+        folder.update_run_json(status="crashed", message=message[:2000], finished_at=time.time())
+    with contextlib.suppress(Exception):
+        from gome.tools.report.report import write_report
+
+        write_report(folder.root)
 
 
 def folder_of(state: dict) -> RunFolder:
@@ -55,14 +89,19 @@ def task_of(state: dict) -> Task:
 
 def llm(state: dict, runtime: Runtime[GomeContext] | None, node: str) -> LLMCaller:
     """The node's LLM access: the context's chat model, else one built from the context's or the run's spec."""
+    return LLMCaller(chat_model(state["config"], runtime), node, ledger=Ledger.of(folder_of(state).path("usage.jsonl")),
+                     trace=state.get("trace"))
+
+
+def chat_model(config: dict, runtime: Runtime[GomeContext] | None):
+    """The context's chat model, else one built (once) from the context's or the run config's spec."""
     ctx = context_of(runtime)
-    model = ctx.chat_model
-    if model is None:
-        spec = ModelSpec(**state["config"].get("model", {}))
-        spec = spec.model_copy(update={k: v for k, v in (("model", ctx.model), ("base_url", ctx.base_url)) if v})
-        key = ("model", spec.model_dump_json())
-        model = _built.get(key) or _built.setdefault(key, make_chat_model(spec))
-    return LLMCaller(model, node, ledger=Ledger.of(folder_of(state).path("usage.jsonl")), trace=state.get("trace"))
+    if ctx.chat_model is not None:
+        return ctx.chat_model
+    spec = ModelSpec(**config.get("model", {}))
+    spec = spec.model_copy(update={k: v for k, v in (("model", ctx.model), ("base_url", ctx.base_url)) if v})
+    key = ("model", spec.model_dump_json())
+    return _built.get(key) or _built.setdefault(key, make_chat_model(spec))
 
 
 def executor(runtime: Runtime[GomeContext] | None) -> Executor:

@@ -10,7 +10,7 @@ from typing's on Python 3.11.
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any
+from typing import Annotated, Any, Required
 
 from typing_extensions import TypedDict
 
@@ -142,9 +142,9 @@ class TraceResult(TypedDict):
 
 
 class GomeInput(TypedDict, total=False):
-    task_dir: str  # the task folder (or MLE-bench `prepared/` folder)
+    task_dir: Required[str]  # the task folder (or MLE-bench `prepared/` folder)
     run_dir: str  # where the run writes; a new folder under `out` when missing
-    out: str  # parent of new run folders (default "runs")
+    out: str  # parent of new run folders (default $GOME_RUNS_DIR, else ~/gome-runs)
     config: dict[str, Any]  # RunConfig as a dict
     task_overrides: dict[str, Any]  # metric / direction / columns when the folder has no task.toml
 

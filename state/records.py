@@ -8,9 +8,9 @@ allow-lists.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 Direction = Literal["maximize", "minimize"]
 RunStatus = Literal["ok", "error", "timeout", "oom", "killed"]
@@ -20,6 +20,34 @@ ScoreSource = Literal["harness", "self_reported"]
 Mode = Literal["gradient", "tree", "auto"]
 StepMode = Literal["gradient", "tree"]  # what one step is; auto chooses between them
 GRADIENT_KINDS = ("update", "blend", "ensemble")  # steps that implement a gradient (a hypothesis under test)
+
+
+class Settings(BaseModel):
+    """A block of settings: an unknown key is refused (a typo such as `step` must not run the default 8 steps)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def checked(cls, data: Any, what: str = "config"):
+        """The settings, or SettingsError naming each bad one (and, for a typo, the names that exist)."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            raise SettingsError(f"invalid {what}: " + "; ".join(_problem(cls, err) for err in e.errors())) from None
+
+
+class SettingsError(ValueError):
+    """Settings a run cannot start with: it is refused before anything runs."""
+
+
+def _problem(model: type[BaseModel], err: dict) -> str:
+    *parents, last = [str(p) for p in err["loc"]] or ["?"]
+    if err["type"] != "extra_forbidden":
+        return f"{'.'.join([*parents, last])}: {err['msg']}"
+    for name in parents:  # the block the unknown key is in
+        sub = model.model_fields[name].annotation if name in model.model_fields else None
+        model = sub if isinstance(sub, type) and issubclass(sub, BaseModel) else model
+    return f"{'.'.join([*parents, last])}: unknown setting (known: {', '.join(model.model_fields)})"
 
 
 class Task(BaseModel):
@@ -44,31 +72,32 @@ class Task(BaseModel):
     test_rows: int = 0
 
 
-class ModelSpec(BaseModel):
+class ModelSpec(Settings):
     """How to build the chat model. Secrets are never stored: api_key comes from the environment at build time."""
 
-    model: str | None = None  # "provider:name", e.g. "openai:gpt-4.1-mini"
-    base_url: str | None = None
-    temperature: float = 0.2
-    timeout_s: float = 300.0
-    max_retries: int = 2
-    max_tokens: int | None = 8000
+    model: str | None = Field(None, description='"provider:name", e.g. "openai:gpt-4.1-mini"; local: the embedded '
+                                                 'model; default: $GOME_MODEL')
+    base_url: str | None = Field(None, description="an OpenAI-compatible server")
+    temperature: float = Field(0.2, ge=0, le=2, description="sampling temperature")
+    timeout_s: float = Field(300.0, gt=0, description="limit of one LLM call")
+    max_retries: int = Field(2, ge=0, description="retries of a failed LLM call")
+    max_tokens: int | None = Field(8000, ge=1, description="tokens one reply may have")
 
 
-class TreeConfig(BaseModel):
+class TreeConfig(Settings):
     """AIDE-style search over the solution tree, by scalar harness score only."""
 
-    policy: Literal["greedy", "uct"] = "greedy"
+    policy: Literal["greedy", "uct"] = Field("greedy", description="improve the best node, or the UCT choice")
     num_drafts: int = Field(3, ge=1, description="roots to draft before improving")
     debug_prob: float = Field(0.5, ge=0, le=1, description="chance to debug a buggy leaf when one can be")
     max_debug_depth: int = Field(3, ge=0, description="consecutive fixes tried on one failing line")
     uct_c: float = Field(1.0, ge=0, description="exploration weight of the UCT policy")
 
 
-class AutoConfig(BaseModel):
+class AutoConfig(Settings):
     """When `auto` leaves a mode: it ran min_steps, and its recent steps stopped paying off."""
 
-    start: StepMode = "gradient"
+    start: StepMode = Field("gradient", description="the mode auto starts in")
     window: int = Field(4, ge=1, le=8, description="recent steps of the current mode that are judged")
     min_steps: int = Field(3, ge=1, description="steps a mode runs before it may be left")
     accept_low: float = Field(0.25, ge=0, le=1, description="gradient acceptance rate below which it stalls")
@@ -76,7 +105,7 @@ class AutoConfig(BaseModel):
     spread_low: float = Field(0.005, ge=0, description="relative score spread under which the tree explores nothing")
 
 
-class RepairConfig(BaseModel):
+class RepairConfig(Settings):
     """Implement, then judge: a script that fails is repaired inside its step before its idea is judged."""
 
     rounds: int = Field(3, ge=0, le=10, description="repairs of a failing script within one step")
@@ -85,7 +114,7 @@ class RepairConfig(BaseModel):
                                                     "more than twice as big; 0: never")
 
 
-class SelectConfig(BaseModel):
+class SelectConfig(Settings):
     top_k: int = Field(3, ge=1, description="candidates re-run at the end")
     reruns: int = Field(2, ge=0, description="extra seeds each candidate is run with")
     reserve: float = Field(0.15, ge=0, lt=1, description="share of the wall clock kept for selection")
@@ -98,24 +127,26 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
 }
 
 
-class RunConfig(BaseModel):
-    mode: Mode = "gradient"
-    traces: int = Field(1, ge=1, le=64)
+class RunConfig(Settings):
+    mode: Mode = Field("gradient", description="gradient (Gome), tree (AIDE-style search) or auto (switches by "
+                                               "what pays off)")
+    traces: int = Field(1, ge=1, le=64, description="parallel traces sharing one success memory")
     steps: int = Field(8, ge=1, le=10_000, description="experiments (script runs) in the whole run")
     time_s: float = Field(3600.0, gt=0, description="wall-clock budget of the whole run")
     script_timeout_s: float = Field(1800.0, gt=0, description="wall-clock limit of one script run")
     threads: int = Field(2, ge=1, description="OMP/MKL threads given to a script")
     max_output_bytes: int = Field(64_000, ge=1024, description="stdout/stderr kept per run (head + tail)")
     memory_top_m: int = Field(5, ge=0, description="success-memory entries handed to the LLM")
-    model: ModelSpec = Field(default_factory=ModelSpec)
-    seed: int = 0
+    model: ModelSpec = Field(default_factory=ModelSpec, description="the chat model")
+    seed: int = Field(0, description="seed of every split and model (GOME_SEED), and of the tree's choices")
     max_tokens: int | None = Field(None, ge=1, description="LLM tokens (input + output) for the whole run")
     max_dollars: float | None = Field(None, gt=0, description="LLM spend for the whole run, from `prices`")
-    prices: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
-    tree: TreeConfig = Field(default_factory=TreeConfig)
-    auto: AutoConfig = Field(default_factory=AutoConfig)
-    select: SelectConfig = Field(default_factory=SelectConfig)
-    repair: RepairConfig = Field(default_factory=RepairConfig)
+    prices: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_PRICES),
+                                                   description="USD per million input, output tokens, by model")
+    tree: TreeConfig = Field(default_factory=TreeConfig, description="tree search")
+    auto: AutoConfig = Field(default_factory=AutoConfig, description="when auto switches modes")
+    select: SelectConfig = Field(default_factory=SelectConfig, description="final selection")
+    repair: RepairConfig = Field(default_factory=RepairConfig, description="repairs of failing scripts")
     late_stage: float = Field(0.7, ge=0, le=1, description="share of a trace's steps after which its gradient "
                                                            "steps blend the run's best candidates (1: never)")
     challenges: bool = Field(True, description="ask the model for the task's challenges at prepare")

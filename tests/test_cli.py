@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import pytest
 
@@ -9,7 +10,7 @@ from gome.cli import EXIT_NO_SUBMISSION, EXIT_OK, EXIT_USAGE, main, parse_durati
 from gome.tools.task.loading import load_task
 from gome.tools.task.submission import check_submission, grade
 from tests.fakes.chat import ScriptedChatModel
-from tests.fakes.scripts import BUGGY_DRAFT, breast_cancer_replies, diagnosis, hypotheses, script
+from tests.fakes.scripts import BUGGY_DRAFT, PLAIN_LOGREG, breast_cancer_replies, diagnosis, hypotheses, script
 
 
 def test_full_run_improves_fixes_a_bug_and_submits(breast_cancer, tmp_path, capsys):
@@ -58,9 +59,13 @@ def test_full_run_improves_fixes_a_bug_and_submits(breast_cancer, tmp_path, caps
 
     # `gome grade` scores the run's submission against the hidden answers
     capsys.readouterr()
-    assert main(["grade", str(breast_cancer), str(run_dir)]) == EXIT_OK
+    assert main(["grade", str(breast_cancer), str(run_dir), "--json"]) == EXIT_OK
     graded = json.loads(capsys.readouterr().out)
     assert graded["metric"] == "roc_auc" and graded["score"] > 0.98 and graded["is_lower_better"] is False
+    assert main(["grade", str(breast_cancer), str(run_dir)]) == EXIT_OK
+    table = capsys.readouterr().out.splitlines()
+    assert table[:2] == ["task       breast-cancer", "metric     roc_auc (higher is better)"]
+    assert table[2].startswith("score      0.9")
 
 
 def test_a_crash_mid_run_keeps_the_work_and_says_where(breast_cancer, tmp_path, capsys, monkeypatch):
@@ -299,3 +304,26 @@ def test_a_task_name_cannot_move_the_run_folder_out_of_out(breast_cancer, tmp_pa
     [run_dir] = (tmp_path / "runs").iterdir()
     assert "escape" in run_dir.name and ".." not in run_dir.name
     assert not (tmp_path.parent / "escape").exists()
+
+
+def test_json_means_only_json_on_stdout(breast_cancer, tmp_path, capsys):
+    model = ScriptedChatModel(replies=[script(PLAIN_LOGREG), diagnosis("ran", True, "works")])
+    code = main(["run", str(breast_cancer), "--steps", "1", "--reruns", "0", "--out", str(tmp_path / "runs"),
+                 "--json"], chat_model=model)
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    events = [json.loads(line) for line in out.splitlines()]  # every line is JSON (`| jq` works)
+    assert events[-1]["event"] == "done" and events[-1]["submission"].endswith("best/submission.csv")
+
+
+def test_version_and_help_name_each_default_once_with_durations_as_durations(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert re.fullmatch(r"gome \d+\.\d+\.\d+\S*\n", capsys.readouterr().out)
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: None)" not in text and "3600.0" not in text and "(default: 1h)" in text
+    assert "$GOME_MODEL, else local) (default" not in text  # a text that names its default gets no second one
+    for group in ("model:", "search:", "budgets:", "final selection:", "sandbox:", "output:"):
+        assert group in text

@@ -23,6 +23,12 @@ def test_review_pauses_before_each_script_and_takes_edits_approvals_and_rejectio
     assert 'TARGET = "target"' in paused["interrupts"][0]["code"]
     assert not (run_dir / "experiments/0001/result.json").exists()  # nothing ran before the answer
 
+    for wrong, why in (("approve", "the answer must be an object"), ({"action": "aprove"}, "action must be one of"),
+                       ({"action": "edit"}, "an edit needs the new script")):
+        paused = resume_gome(run_dir, chat_model=model, resume=wrong)  # asked again, saying why
+        assert paused["status"] == "paused" and paused["interrupts"][0]["id"] == "0001"
+        assert why in paused["interrupts"][0]["error"]
+    assert not (run_dir / "experiments/0001/result.json").exists()
     paused = resume_gome(run_dir, chat_model=model, resume={"action": "edit", "code": PLAIN_LOGREG})
     assert paused["status"] == "paused" and paused["interrupts"][0]["id"] == "0002"
     assert (run_dir / "experiments/0001/main.py").read_text() == PLAIN_LOGREG

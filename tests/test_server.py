@@ -74,8 +74,7 @@ def test_sdk_thread_run_and_stream(server, tmp_path):
         thread = await client.threads.create()
         events = []
         async for part in client.runs.stream(thread["thread_id"], "gome", input=task_input(tmp_path),
-                                             stream_mode=["custom", "values"], stream_subgraphs=True,
-                                             config={"recursion_limit": 40}):
+                                             stream_mode=["custom", "values"], stream_subgraphs=True):
             if part.event.startswith("custom"):
                 events.append(part.data)
         state = await client.threads.get_state(thread["thread_id"])
@@ -94,9 +93,68 @@ def test_remote_graph_invoke_with_an_assistant_per_mode(server, tmp_path):
     client = get_sync_client(url=server)
     tree = client.assistants.create("gome", context={"config": {"mode": "tree"}}, name="gome-tree")
     remote = RemoteGraph(tree["assistant_id"], url=server)
-    final = remote.invoke(task_input(tmp_path), config={"recursion_limit": 40})
+    final = remote.invoke(task_input(tmp_path))  # no recursion limit given: the budget ends the run
     assert final["status"] == "succeeded"
     import json
 
     run = json.loads((tmp_path / "run/run.json").read_text())
     assert run["config"]["mode"] == "tree" and [s["mode"] for s in run["steps"]] == ["tree", "tree"]
+
+
+def test_studio_gets_the_input_output_and_context_schemas(server):
+    from langgraph_sdk import get_sync_client
+
+    client = get_sync_client(url=server)
+    [assistant] = [a for a in client.assistants.search(graph_id="gome") if a["name"] == "gome"]
+    schemas = client.assistants.get_schemas(assistant["assistant_id"])
+    inputs, context = schemas["input_schema"], schemas["context_schema"]
+    assert inputs["required"] == ["task_dir"] and "config" in inputs["properties"]
+    assert schemas["output_schema"]["properties"].keys() >= {"run_dir", "status", "selected"}
+    fields = context["properties"]
+    assert fields["sandbox"]["enum"] == ["local", "e2b"] and all("description" in f for f in fields.values())
+    run_config = context["$defs"]["RunConfig"]["properties"]
+    assert run_config["mode"]["enum"] == ["gradient", "tree", "auto"] and run_config["steps"]["default"] == 8
+    print(f"schema fields: input {len(inputs['properties'])}, context {len(fields)}, config {len(run_config)}")
+
+
+@pytest.mark.parametrize("inputs, context, error", [
+    ({"config": {"step": 1}}, {}, "config: step: unknown setting (known: mode, traces, steps"),
+    ({"config": {"mode": "trees"}}, {}, "mode: Input should be 'gradient', 'tree' or 'auto'"),
+    ({"task_dir": None}, {}, "the input has no task_dir"),
+    ({}, {"sandbox": "docker"}, "unknown sandbox 'docker'"),
+    ({}, {"model": "python:no_such_module:build"}, "cannot build model 'python:no_such_module:build'"),
+])
+def test_bad_settings_are_refused_before_anything_runs(server, tmp_path, inputs, context, error):
+    from langgraph_sdk import get_sync_client
+
+    client = get_sync_client(url=server)
+    thread = client.threads.create()
+    given = {**task_input(tmp_path), **inputs}
+    client.runs.wait(thread["thread_id"], "gome", input={k: v for k, v in given.items() if v is not None},
+                     context=context, raise_error=False)
+    [run] = client.runs.list(thread["thread_id"])
+    assert run["status"] == "error"
+    state = client.threads.get_state(thread["thread_id"])
+    assert error in str(state["tasks"][0]["error"])
+    assert not (tmp_path / "run").exists()  # nothing was written
+
+
+def test_a_wrong_answer_to_a_review_is_asked_again_and_the_thread_goes_on(server, tmp_path):
+    from langgraph_sdk import get_sync_client
+    from langgraph_sdk.schema import Command
+
+    client = get_sync_client(url=server)
+    thread = client.threads.create()["thread_id"]
+    inputs = {**task_input(tmp_path), "config": {"steps": 1, "review": True, "select": {"reruns": 0}}}
+    client.runs.wait(thread, "gome", input=inputs)
+
+    def waiting() -> list[dict]:  # (the server lists a trace's interrupt twice, under one id)
+        return list({i["id"]: i["value"] for t in client.threads.get_state(thread)["tasks"]
+                     for i in t["interrupts"]}.values())
+
+    assert waiting()[0]["id"] == "0001"
+    client.runs.wait(thread, "gome", command=Command(resume="approve"))  # a string, not {"action": "approve"}
+    [asked] = waiting()
+    assert asked["id"] == "0001" and "the answer must be an object" in asked["error"]
+    final = client.runs.wait(thread, "gome", command=Command(resume={"action": "approve"}))
+    assert final["status"] == "succeeded", final
