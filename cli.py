@@ -11,7 +11,7 @@ from pathlib import Path
 from gome.state.records import ModelSpec, RunConfig
 from gome.tools.files import read_text
 from gome.tools.llm.local_model import LocalModelError
-from gome.tools.llm.models import ModelConfigError, make_chat_model, resolve_spec
+from gome.tools.llm.models import ModelConfigError, check_model, make_chat_model, resolve_spec
 from gome.tools.run.folder import MAX_CODE_BYTES, RunFolder, RunFolderError, is_disk_full, new_run_dir
 from gome.tools.sandbox import make_executor
 from gome.tools.sandbox.e2b import E2BUnavailable
@@ -345,7 +345,7 @@ def review_answer(args) -> dict | None:
 
 
 def cmd_doctor() -> int:
-    """What the local sandbox can use here, link by link, and what e2b needs."""
+    """What the local sandbox can use here, link by link, what e2b needs, and whether the model can be built."""
     import importlib.util
     import os
 
@@ -362,7 +362,9 @@ def cmd_doctor() -> int:
     has_sdk = importlib.util.find_spec("e2b_code_interpreter") is not None
     print(f"e2b: SDK {'installed' if has_sdk else 'missing (pip install gome[e2b])'}, "
           f"E2B_API_KEY {'set' if os.environ.get('E2B_API_KEY') else 'not set'}")
-    return EXIT_OK if iso.full else EXIT_NO_SUBMISSION
+    model_ok, line = check_model()  # the model a run with no --model would use ($GOME_MODEL, else local)
+    print(line)
+    return EXIT_OK if iso.full and model_ok else EXIT_NO_SUBMISSION
 
 
 def cmd_report(run_dir: str) -> int:

@@ -182,14 +182,23 @@ def test_dollar_budget_without_a_price_is_refused(breast_cancer, monkeypatch, ca
     assert "needs a price for 'openai:my-finetune'" in capsys.readouterr().err
 
 
-def test_doctor_reports_each_link_of_the_sandbox(capsys):
+def test_doctor_reports_each_link_of_the_sandbox_and_the_model(capsys, monkeypatch):
+    from gome.tools.llm.models import check_model
     from gome.tools.sandbox.isolation import probe
 
+    for name in ("GOME_MODEL", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
     code = main(["doctor"])
     out = capsys.readouterr().out
     assert out.startswith(f"isolation level: {probe().level}")
     assert "bubblewrap" in out and "cgroup" in out and "non-root uid" in out and "e2b:" in out
-    assert code == (EXIT_OK if probe().full else EXIT_NO_SUBMISSION)
+    assert "model: local (embedded, llama.cpp): weights " in out
+    assert code == (EXIT_OK if probe().full and check_model()[0] else EXIT_NO_SUBMISSION)
+
+    monkeypatch.setenv("GOME_MODEL", "openai:gpt-4.1-mini")  # a model that needs a key nobody set
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert main(["doctor"]) == EXIT_NO_SUBMISSION
+    assert "model: openai:gpt-4.1-mini: langchain-openai installed, OPENAI_API_KEY not set" in capsys.readouterr().out
 
 
 def test_e2b_without_a_key_is_a_clear_usage_error(breast_cancer, monkeypatch, capsys):

