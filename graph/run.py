@@ -13,8 +13,6 @@ work again. A run folder can be moved or copied: the folder resumed is the one w
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -75,8 +73,7 @@ def _stream(folder: RunFolder, config: RunConfig, inputs: dict | None, *, chat_m
         executor = make_executor("local", slots=config.traces)
     thread = _thread(folder, config)
     context = GomeContext(chat_model=chat_model, executor=executor, run_dir=str(folder.root))
-    events = os.open(folder.path("events.jsonl"), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    with persistence(folder, db) as (checkpointer, store), open(events, "a") as log:
+    with persistence(folder, db) as (checkpointer, store):
         graph = build_graph(checkpointer=checkpointer, store=store)
         if inputs is None:
             try:
@@ -100,11 +97,8 @@ def _stream(folder: RunFolder, config: RunConfig, inputs: dict | None, *, chat_m
             payload = Command(resume={i.id: resume for i in waiting} if waiting else resume)
         for _ns, chunk in graph.stream(payload, thread, context=context, stream_mode="custom", subgraphs=True,
                                        durability="sync"):
-            event = {**chunk, "at": round(time.time(), 3)}
-            log.write(json.dumps(event, default=str) + "\n")
-            log.flush()
-            if on_event is not None:
-                on_event(event)
+            if on_event is not None:  # (the node that emitted it wrote it to events.jsonl)
+                on_event(chunk)
         state = graph.get_state(thread, subgraphs=True)
         final = dict(state.values)
         pending = [i.value for task in _all_tasks(state) for i in task.interrupts]

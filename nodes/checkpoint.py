@@ -74,5 +74,5 @@ def checkpoint(state: TraceState, runtime: Runtime[GomeContext] | None = None) -
                    "score_source": exp.score_source, "accepted": accepted, "improved_best": exp.improved_best,
                    "best": (new_best or {}).get("score"), "runtime_s": exp.runtime_s, "hypothesis": exp.hypothesis,
                    "reason": reason, "switch": exp.switch, "spent": update["spent"], "attempts": exp.attempts,
-                   "verdict": exp.verdict})
+                   "verdict": exp.verdict}, state["run_dir"])
     return update

@@ -95,7 +95,7 @@ def execute(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> d
 
     emit(runtime, {"event": "step_started", "trace": state["trace"], "step": state.get("step", 0) + 1,
                    "budget": state.get("budget"), "id": pending["id"], "intent": pending.get("kind"),
-                   "mode": state.get("mode_now"), "attempt": attempt})
+                   "mode": state.get("mode_now"), "attempt": attempt}, state["run_dir"])
     last = attempt_run(state, runtime, run, folder, task, cfg, pending)
     if not harness_scored(last):  # it goes to repair: keep this attempt (its outputs too, if it worked)
         caps = output_caps(task)

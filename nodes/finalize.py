@@ -7,7 +7,7 @@ import time
 
 from langgraph.runtime import Runtime
 
-from gome.nodes.runtime import folder_of, task_of
+from gome.nodes.runtime import emit, folder_of, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState, add_usage
 from gome.tools.report.report import write_report
@@ -19,6 +19,7 @@ log = logging.getLogger("gome")
 
 def finalize(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> dict:
     run, task, selected = folder_of(state), task_of(state), state.get("selected")
+    emit(runtime, {"event": "phase", "phase": "writing the report"}, state["run_dir"])
     usage: dict = dict(state.get("usage") or {})  # prepare's, then each trace's
     for r in state.get("trace_results", []):
         usage = add_usage(usage, r.get("usage"))
@@ -40,4 +41,6 @@ def finalize(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> d
         write_report(run.root)
     except Exception as e:  # a report that fails to render must not cost the run its result
         log.warning("gome: the report could not be written: %s: %s", type(e).__name__, e)
+    emit(runtime, {"event": "finished", "status": status, "message": message,
+                   "best": selected and selected.get("score"), "usage": usage}, state["run_dir"])
     return {"status": status, "message": message}

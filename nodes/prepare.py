@@ -12,7 +12,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from gome.nodes.prompts import CHALLENGES, SYSTEM, task_brief
-from gome.nodes.runtime import chat_model, context_of, executor, llm
+from gome.nodes.runtime import chat_model, context_of, emit, executor, llm
 from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState
 from gome.state.records import RunConfig, SettingsError, TaskChallenges
@@ -49,6 +49,13 @@ def default_out() -> str:
     return os.environ.get("GOME_RUNS_DIR") or os.path.expanduser("~/gome-runs")
 
 
+def model_name(config: RunConfig, runtime: Runtime[GomeContext] | None) -> str:
+    """The chat model, as run.json names it."""
+    model = chat_model(config.model_dump(mode="json"), runtime)
+    name = getattr(model, "model_name", None) or getattr(model, "model", None)
+    return str(name) if isinstance(name, str) else type(model).__name__
+
+
 def settings(state: GomeState, runtime: Runtime[GomeContext] | None) -> RunConfig:
     """The run's config, with everything it needs checked before anything runs: the task folder is given, the
     settings are known and valid, the sandbox and the chat model can be built (a run never starts
@@ -81,7 +88,10 @@ def prepare(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> di
     run.write("task", task.model_dump())
     run.update_run_json(run_id=run_id, task=task.name, task_dir=str(state["task_dir"]), metric=task.metric,
                         direction=task.direction, config=config.model_dump(mode="json"), status="running",
-                        started_at=started)
+                        started_at=started, model=model_name(config, runtime),
+                        isolation=getattr(executor(runtime), "isolation", type(executor(runtime)).__name__))
+    emit(runtime, {"event": "phase", "phase": "searching", "steps": config.steps, "traces": config.traces,
+                   "time_s": config.time_s, "direction": task.direction}, str(run_dir))
     # The description can be long: prompts read it from the run folder, state keeps the rest of the task.
     update = {"task": task.model_dump(mode="json", exclude={"description"}), "config": config.model_dump(mode="json"),
               "run_dir": str(run_dir), "run_id": run_id, "started_at": started,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import time
 import traceback
 
@@ -118,7 +119,12 @@ def store_of(runtime: Runtime[GomeContext] | None):
     return runtime.store if runtime is not None else None
 
 
-def emit(runtime: Runtime[GomeContext] | None, event: dict) -> None:
-    """A progress event for whoever streams the run (the CLI's table, the server's clients)."""
+def emit(runtime: Runtime[GomeContext] | None, event: dict, run_dir: str | None = None) -> None:
+    """A progress event for whoever streams the run (the CLI's table, the server's clients), kept in the run
+    folder's events.jsonl too, however the graph was invoked."""
+    event = {**event, "at": round(time.time(), 3)}
+    if run_dir:
+        with contextlib.suppress(OSError):  # a full disk must not end the run over a progress line
+            RunFolder(run_dir).append_event(json.dumps(event, default=str))
     if runtime is not None and runtime.stream_writer is not None:
         runtime.stream_writer(event)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from langgraph.runtime import Runtime
 
-from gome.nodes.runtime import config_of, executor, folder_of, task_of
+from gome.nodes.runtime import config_of, emit, executor, folder_of, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState
 from gome.state.journal import beats
@@ -75,6 +75,8 @@ def select(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> dic
     cfg, task, run = config_of(state), task_of(state), folder_of(state)
     cands = candidates(run.root, task.direction, cfg.select.top_k)
     report: dict = {"candidates": cands, "reruns": cfg.select.reruns, "skipped": None}
+    emit(runtime, {"event": "phase", "phase": "selecting", "candidates": [c["id"] for c in cands],
+                   "reruns": cfg.select.reruns if len(cands) > 1 else 0}, state["run_dir"])
     if len(cands) > 1 and cfg.select.reruns:
         end = state.get("started_at", time.time()) + cfg.time_s
         # Seed-major, fair if time runs out; within a seed, blends after the experiments they blend.
@@ -87,6 +89,8 @@ def select(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> dic
                 break
             limits = Limits.of(cfg, min(left / (len(jobs) - n) * 1.5, left))
             cand.setdefault("rerun_scores", []).append(rerun(runtime, run, task, cand, seed, limits))
+            emit(runtime, {"event": "rerun", "id": cand["id"], "seed": seed, "score": cand["rerun_scores"][-1],
+                           "done": n + 1, "of": len(jobs)}, state["run_dir"])
         for cand in cands:
             scores = [cand["score"], *cand.get("rerun_scores", [])]
             cand["mean_score"] = None if None in scores else statistics.fmean(scores)

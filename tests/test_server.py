@@ -2,6 +2,8 @@
 run, stream) and RemoteGraph, with the scripted model named by GOME_MODEL; then the server is stopped by PID."""
 
 import asyncio
+import contextlib
+import json
 import os
 import shutil
 import signal
@@ -25,17 +27,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextlib.contextmanager
+def langgraph_dev(log: Path, *flags: str, **env_vars: str):
+    """`langgraph dev` on a free loopback port, with the scripted model; yields its URL."""
     if not LANGGRAPH:
         pytest.fail("langgraph-cli is not installed: pip install -e '.[test]'")
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
     env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGGRAPH_NO_VERSION_CHECK": "true",
-           "GOME_MODEL": "python:tests.fakes.server_model:build", "PYTHONPATH": str(ROOT)}
+           "GOME_MODEL": "python:tests.fakes.server_model:build", "PYTHONPATH": str(ROOT), **env_vars}
     with open(log, "w") as out:
         proc = subprocess.Popen([LANGGRAPH, "dev", "--port", str(port), "--host", "127.0.0.1", "--no-browser",
-                                 "--no-reload", "--config", str(ROOT / "langgraph.json")], cwd=ROOT, env=env,
+                                 *flags, "--config", str(ROOT / "langgraph.json")], cwd=ROOT, env=env,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -57,6 +59,27 @@ def server(tmp_path_factory):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert proc.returncode is not None
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with langgraph_dev(tmp_path_factory.mktemp("server") / "server.log", "--no-reload") as url:
+        yield url
+
+
+def test_langgraph_dev_as_the_readme_shows_it_does_not_restart_during_a_run(tmp_path):
+    """With reload on (the default), a run that names no folder writes outside the watched project: a main.py
+    under it would restart the server mid-run."""
+    from langgraph_sdk import get_sync_client
+
+    log, home = tmp_path / "server.log", tmp_path / "home"
+    with langgraph_dev(log, HOME=str(home)) as url:
+        inputs = task_input(tmp_path)
+        del inputs["run_dir"]
+        final = get_sync_client(url=url).runs.wait(None, "gome", input=inputs)
+    assert final["status"] == "succeeded", final
+    assert Path(final["run_dir"]).parent == home / "gome-runs"
+    assert "Reloading" not in log.read_text() and not (ROOT / "runs").exists()
 
 
 def task_input(tmp_path: Path) -> dict:
@@ -83,7 +106,13 @@ def test_sdk_thread_run_and_stream(server, tmp_path):
     events, values = asyncio.run(go())
     assert values["status"] == "succeeded", values
     assert [e["event"] for e in events if e["event"] == "step"] == ["step", "step"]
+    assert [e["phase"] for e in events if e["event"] == "phase"] == ["searching", "selecting", "writing the report"]
+    assert events[-1]["event"] == "finished" and events[-1]["status"] == "succeeded"
     assert (tmp_path / "run/best/submission.csv").is_file() and (tmp_path / "run/report.html").is_file()
+    kept = [json.loads(line) for line in (tmp_path / "run/events.jsonl").read_text().splitlines()]
+    assert kept == events  # the server's runs keep what the CLI's keep
+    run = json.loads((tmp_path / "run/run.json").read_text())
+    assert run["isolation"] and run["model"] and run["status"] == "succeeded"
 
 
 def test_remote_graph_invoke_with_an_assistant_per_mode(server, tmp_path):
@@ -95,8 +124,6 @@ def test_remote_graph_invoke_with_an_assistant_per_mode(server, tmp_path):
     remote = RemoteGraph(tree["assistant_id"], url=server)
     final = remote.invoke(task_input(tmp_path))  # no recursion limit given: the budget ends the run
     assert final["status"] == "succeeded"
-    import json
-
     run = json.loads((tmp_path / "run/run.json").read_text())
     assert run["config"]["mode"] == "tree" and [s["mode"] for s in run["steps"]] == ["tree", "tree"]
 

@@ -33,6 +33,8 @@ class Progress:
         self.live = (self.out.isatty() if live is None else live) and not as_json
         self.rows: dict[int, dict] = {}
         self.started = time.time()
+        self.phase, self.done, self.total, self.spent = "starting", 0, None, None
+        self.maximize = True  # the best across traces (set from the task by the caller, when it knows it)
         self._live = None
 
     def __enter__(self) -> Progress:
@@ -40,7 +42,7 @@ class Progress:
             from rich.console import Console
             from rich.live import Live
 
-            self._live = Live(self._table(), console=Console(file=self.out), refresh_per_second=4)
+            self._live = Live(self, console=Console(file=self.out), refresh_per_second=2)
             self._live.__enter__()
         return self
 
@@ -52,11 +54,22 @@ class Progress:
         if self.as_json:
             print(json.dumps(event, default=str), file=self.out, flush=True)
             return
+        kind = event.get("event")
+        if kind == "phase":
+            self.phase = event["phase"]
+            self.total = event.get("steps", self.total)
+            self.maximize = event.get("direction", "maximize" if self.maximize else "minimize") == "maximize"
+            if not self.live:
+                print(f"gome: {self.phase}", file=self.out, flush=True)
+        elif kind == "rerun":
+            self.phase = f"selecting: re-run {event['done']}/{event['of']}"
         row = self.rows.setdefault(event.get("trace", 0), {"best": None, "last": "", "mode": "", "step": 0})
-        if event.get("event") == "step_started":
+        if kind == "step_started":
             row.update(step=event["step"], budget=event.get("budget"), mode=event.get("mode") or row["mode"],
                        last=f"running {event['id']} ({event.get('intent')})")
-        elif event.get("event") == "step":
+        elif kind == "step":
+            self.done += 1
+            self.spent = event.get("spent") or self.spent
             row.update(step=event["step"], budget=event.get("budget"), best=event.get("best"),
                        mode=event.get("mode") or row["mode"],
                        last=f"{event['id']} {event['status']} {event.get('score')} "
@@ -66,16 +79,25 @@ class Progress:
             if not self.live:
                 print(step_line(event), file=self.out, flush=True)
         if self._live is not None:
-            self._live.update(self._table())
+            self._live.refresh()
 
-    def _table(self):
+    def __rich__(self):
+        """The table, drawn afresh at every refresh: the clock runs between events."""
         from rich.table import Table
 
-        table = Table(title=f"gome, {time.time() - self.started:.0f} s")
+        bests = [r["best"] for r in self.rows.values() if r["best"] is not None]
+        best = "-" if not bests else f"{(max if self.maximize else min)(bests):.5g}"
+        minutes, seconds = divmod(int(time.time() - self.started), 60)
+        spent = self.spent or {}
+        dollars = f", ${spent['dollars']:.4g}" if spent.get("dollars") else ""
+        table = Table(title=f"gome  {minutes}:{seconds:02d}  {self.phase}  steps {self.done}/{self.total or '?'}  "
+                            f"best {best}  tokens {spent.get('tokens', 0):,}{dollars}")
         for col in ("trace", "step", "mode", "best", "last step", "last switch"):
             table.add_column(col)
         for trace, r in sorted(self.rows.items()):
-            best = "-" if r["best"] is None else f"{r['best']:.5g}"
-            table.add_row(str(trace), f"{r['step']}/{r.get('budget', '?')}", r["mode"], best, r["last"],
+            if not r["step"]:
+                continue
+            row_best = "-" if r["best"] is None else f"{r['best']:.5g}"
+            table.add_row(str(trace), f"{r['step']}/{r.get('budget', '?')}", r["mode"], row_best, r["last"],
                           r.get("switch", ""))
         return table

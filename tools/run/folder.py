@@ -282,6 +282,15 @@ class RunFolder:
     def write_text(self, name: str, text: str) -> None:
         write_text(self.root / name, text)
 
+    def append_event(self, line: str) -> None:
+        """One line of events.jsonl (appended whole: parallel traces write it too; never through a link)."""
+        fd = os.open(self.path("events.jsonl"), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o644)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+
     def description(self) -> str:
         """The task's description.md, from the run's own copy of the public data."""
         return _read(self.input / "description.md", 4 << 20) or ""

@@ -13,19 +13,34 @@ EVENTS = [
 ]
 
 
-def test_live_table_has_a_row_per_trace():
-    out = io.StringIO()
-    with Progress(live=True, out=out) as progress:
-        for e in EVENTS:
-            progress(e)
-        table = progress._table()
+def render(progress: Progress) -> str:
     from rich.console import Console
 
-    console = Console(file=io.StringIO(), width=160)
-    console.print(table)
-    text = console.file.getvalue()
-    assert "0.93" in text and "running 0002 (draft)" in text and "gradient -> tree: stalled" in text
-    assert text.count("1/2") == 2
+    console = Console(file=io.StringIO(), width=200)
+    console.print(progress)
+    return console.file.getvalue()
+
+
+def test_live_table_has_a_row_per_trace_and_a_title_with_the_run_s_state(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("gome.tools.report.progress.time.time", lambda: clock[0])
+    out = io.StringIO()
+    with Progress(live=True, out=out) as progress:
+        progress({"event": "phase", "phase": "searching", "steps": 4, "direction": "minimize"})
+        for e in EVENTS:
+            progress(e)
+        progress({**EVENTS[2], "trace": 1, "id": "0002", "best": 0.91,
+                  "spent": {"tokens": 12345, "dollars": 0.0123}})
+        text = render(progress)
+        clock[0] += 75  # no event for 75 s: the clock still moves (the table is drawn afresh at each refresh)
+        later = render(progress)
+        progress({"event": "phase", "phase": "selecting"})
+        progress({"event": "rerun", "id": "0001", "seed": 1, "score": 0.92, "done": 1, "of": 4})
+        selecting = render(progress)
+    assert "0.93" in text and "gradient -> tree: stalled" in text
+    assert "gome  0:00  searching  steps 2/4  best 0.91  tokens 12,345, $0.0123" in text  # lower is better here
+    assert "gome  1:15  searching" in later
+    assert "selecting: re-run 1/4" in selecting
 
 
 def test_plain_lines_and_json_lines():
