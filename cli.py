@@ -290,6 +290,8 @@ def supervise(run_dir: Path, as_json: bool, go) -> int:
     if final.get("status") == "paused":
         RunFolder(run_dir).update_run_json(status="paused")
         for item in final.get("interrupts", []):
+            if item.get("error"):
+                print(f"gome: {item['error']}", file=sys.stderr)
             print(f"gome: waiting for review of experiment {item.get('id')}: {run_dir}/experiments/"
                   f"{item.get('id')}/main.py", file=sys.stderr)
         print(f"gome: answer with: gome resume {run_dir} --approve | --reject | --edit FILE", file=sys.stderr)

@@ -1,8 +1,9 @@
 """execute: run the pending script in the sandbox, then let the harness (not the script) score it.
 
-Implement, then judge: before anything runs, every import is resolved in the sandbox (a wrong one is a failed
-attempt in seconds); on a big train set the script first runs on a sample (GOME_DEBUG=1), then in full. A failed
-attempt is kept (attempts/<k>/) and, while repairs remain, routed to repair instead of being judged.
+Implement, then judge: before anything runs, a name the script uses unimported gets its import, and every
+import is resolved in the sandbox (a wrong one is a failed attempt in seconds); on a big train set the script
+first runs on a sample (GOME_DEBUG=1), then in full. A failed attempt is kept (attempts/<k>/) and, while repairs
+remain, routed to repair instead of being judged.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def review_problem(answer) -> str | None:
         return f"action must be one of {', '.join(ACTIONS)}, not {str(answer.get('action'))[:80]!r}"
     if answer["action"] == "edit" and not (isinstance(answer.get("code"), str) and answer["code"].strip()):
         return "an edit needs the new script as a string in `code`"
-    if answer["action"] == "edit" and len(answer["code"].encode()) > MAX_CODE_BYTES:
+    if answer["action"] == "edit" and len(answer["code"].encode(errors="surrogatepass")) > MAX_CODE_BYTES:
         return f"the edited script is over {MAX_CODE_BYTES} bytes"
     return None
 
@@ -63,28 +64,35 @@ def review(pending: PendingScript, folder: ExperimentFolder, state: dict) -> Pen
     return pending
 
 
-def static_problems(runtime, run: RunFolder, folder: ExperimentFolder, deadline: float) -> list[str]:
-    """What keeps the script from running, found without running it, asked of the sandbox's own Python (in a
-    check folder of this experiment's own: parallel traces never share one) within the step's deadline: names it
-    uses unimported (the import that defines one is added to main.py, no model needed) or never defines, and
-    imports that do not resolve."""
+def probe_runner(runtime, run: RunFolder, folder: ExperimentFolder, deadline: float):
+    """(run gome's check script in the sandbox -> stdout, the sandbox's name for caches): asked of the sandbox's
+    own Python, in a check folder of this experiment's own (parallel traces never share one), within the step's
+    deadline."""
     sandbox, timeout_s = executor(runtime), max(5.0, min(120.0, deadline - time.time()))
-    where = getattr(sandbox, "python", type(sandbox).__name__)
+    return (lambda code: run_probe(sandbox, run.check_folder(f"imports-{folder.id}"), code, timeout_s=timeout_s),
+            getattr(sandbox, "python", type(sandbox).__name__))
 
-    def ask(code: str) -> str:
-        return run_probe(sandbox, run.check_folder(f"imports-{folder.id}"), code, timeout_s=timeout_s)
 
-    code, added, undefined = add_imports(folder.read_code() or "", ask, where)
+def add_missing_imports(runtime, run: RunFolder, folder: ExperimentFolder, deadline: float) -> None:
+    """Names the script uses unimported get the import that defines them (no model needed), before a reviewer
+    sees the script and before it runs; plan.json lists what was added."""
+    code, added = add_imports(folder.read_code() or "", *probe_runner(runtime, run, folder, deadline))
     if added:
         folder.write_code(code)
         plan = folder.read("plan", {})
         folder.write("plan", {**plan, "imports_added": [*plan.get("imports_added", []), *added]})
-    return check_imports(code, ask, where) + undefined
+
+
+def static_problems(runtime, run: RunFolder, folder: ExperimentFolder, deadline: float) -> list[str]:
+    """The script's imports that do not resolve in the sandbox, found without running it."""
+    return check_imports(folder.read_code() or "", *probe_runner(runtime, run, folder, deadline))
 
 
 def execute(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> dict:
     pending, task, cfg, run = state["pending"], task_of(state), config_of(state), folder_of(state)
     folder, attempt = run.experiment(pending["id"]), state.get("attempt", 0)
+    if cfg.repair.static_check and pending.get("has_script"):
+        add_missing_imports(runtime, run, folder, state.get("deadline", time.time() + cfg.script_timeout_s))
     if cfg.review and pending.get("has_script"):  # every attempt: a repair is new code too
         pending = review(pending, folder, state)
     if not pending.get("has_script"):
@@ -116,7 +124,7 @@ def attempt_run(state: dict, runtime, run: RunFolder, folder: ExperimentFolder, 
     if cfg.repair.static_check and (problems := static_problems(runtime, run, folder, deadline)):
         return RunSummary(id=pending["id"], status="error", runtime_s=0.0, score=None, score_source=None,
                           val_error=None, submission_valid=False, phase="static",
-                          detail="found before it ran: " + "; ".join(problems)[:1500])
+                          detail="imports that do not resolve in the sandbox: " + "; ".join(problems)[:1500])
     candidates = None
     if pending.get("kind") == "blend":
         if missing := stage_candidates(run, folder, task, (state.get("gradient") or {}).get("blend") or []):

@@ -12,7 +12,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from gome.nodes.prompts import CHALLENGES, SYSTEM, task_brief
-from gome.nodes.runtime import chat_model, context_of, emit, executor, llm
+from gome.nodes.runtime import chat_model, context_of, emit, executor, llm, record_crash
 from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState
 from gome.state.records import RunConfig, SettingsError, TaskChallenges
@@ -79,6 +79,16 @@ def prepare(state: GomeState, runtime: Runtime[GomeContext] | None = None) -> di
     run_dir = Path(state.get("run_dir") or new_run_dir(state.get("out") or default_out(), task.name))
     run_dir.mkdir(parents=True, exist_ok=True)
     run = RunFolder(run_dir)
+    try:
+        return lay_out(state, runtime, config, task, run)
+    except Exception as e:  # the folder exists now: it says how the run ended (the server has no runner to)
+        record_crash(run, e)
+        raise
+
+
+def lay_out(state: GomeState, runtime: Runtime[GomeContext] | None, config: RunConfig, task, run: RunFolder) -> dict:
+    """The run folder's own copy of the data, its descriptions, run.json; then the task's challenges."""
+    run_dir = run.root
     run.copy_input(task.data_dir)
     run.write_schema(describe_data(task, run.input) +
                      f"\n- installed Python packages (import only these): {environment(runtime, run)}\n")

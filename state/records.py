@@ -109,7 +109,8 @@ class RepairConfig(Settings):
     """Implement, then judge: a script that fails is repaired inside its step before its idea is judged."""
 
     rounds: int = Field(3, ge=0, le=10, description="repairs of a failing script within one step")
-    static_check: bool = Field(True, description="parse and resolve every import before a script runs")
+    static_check: bool = Field(True, description="before a script runs: add the imports of names it uses "
+                                                 "unimported, and resolve every import")
     debug_rows: int = Field(2000, ge=0, description="first run on this many rows (GOME_DEBUG=1) when train is "
                                                     "more than twice as big; 0: never")
 

@@ -183,7 +183,6 @@ def test_dollar_budget_without_a_price_is_refused(breast_cancer, monkeypatch, ca
 
 
 def test_doctor_reports_each_link_of_the_sandbox_and_the_model(capsys, monkeypatch):
-    from gome.tools.llm.models import check_model
     from gome.tools.sandbox.isolation import probe
 
     for name in ("GOME_MODEL", "OPENAI_BASE_URL"):
@@ -192,13 +191,17 @@ def test_doctor_reports_each_link_of_the_sandbox_and_the_model(capsys, monkeypat
     out = capsys.readouterr().out
     assert out.startswith(f"isolation level: {probe().level}")
     assert "bubblewrap" in out and "cgroup" in out and "non-root uid" in out and "e2b:" in out
-    assert "model: local (embedded, llama.cpp): weights " in out
-    assert code == (EXIT_OK if probe().full and check_model()[0] else EXIT_NO_SUBMISSION)
+    [model_line] = [line for line in out.splitlines() if line.startswith("model: ")]
+    assert model_line.startswith("model: local (embedded, llama.cpp): weights ")
+    assert code == (EXIT_OK if probe().full and "missing" not in model_line else EXIT_NO_SUBMISSION)
 
     monkeypatch.setenv("GOME_MODEL", "openai:gpt-4.1-mini")  # a model that needs a key nobody set
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     assert main(["doctor"]) == EXIT_NO_SUBMISSION
     assert "model: openai:gpt-4.1-mini: langchain-openai installed, OPENAI_API_KEY not set" in capsys.readouterr().out
+    monkeypatch.setenv("GOME_MODEL", "ollama:qwen2.5")  # a provider that needs no key, and its package is missing
+    main(["doctor"])
+    assert "model: ollama:qwen2.5: langchain-ollama missing, API key not needed" in capsys.readouterr().out
 
 
 def test_e2b_without_a_key_is_a_clear_usage_error(breast_cancer, monkeypatch, capsys):

@@ -265,9 +265,9 @@ def test_a_name_used_unimported_gets_its_import_without_a_repair_and_an_undefine
     assert plan["imports_added"] == ["from sklearn.preprocessing import StandardScaler"]
     assert "from sklearn.preprocessing import StandardScaler  # added by gome" in (
         run_dir_of(final) / "experiments/0002/main.py").read_text()
-    repaired = record(final, "0003")
+    repaired = record(final, "0003")  # a name defined nowhere is left to the run, whose NameError is repaired
     assert repaired["attempts"] == 2 and repaired["status"] == "ok"
     first = json.loads((run_dir_of(final) / "experiments/0003/attempts/0/result.json").read_text())
-    assert first["phase"] == "static" and "name 'strength' is used but never defined" in first["detail"]
+    assert first["phase"] == "full" and first["status"] == "error"
     [repair_prompt] = prompts_with(model, "this is repair 1 of at most 3")
-    assert "name 'strength' is used but never defined" in repair_prompt
+    assert "NameError: name 'strength' is not defined" in repair_prompt

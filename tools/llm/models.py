@@ -33,6 +33,12 @@ def is_local(model: str | None) -> bool:
     return bool(model) and (model == "local" or model.startswith("local:"))
 
 
+# The key each provider's LangChain package reads (None: the provider needs none).
+API_KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "google_genai": "GOOGLE_API_KEY",
+            "mistralai": "MISTRAL_API_KEY", "groq": "GROQ_API_KEY", "deepseek": "DEEPSEEK_API_KEY",
+            "fireworks": "FIREWORKS_API_KEY", "together": "TOGETHER_API_KEY", "xai": "XAI_API_KEY", "ollama": None}
+
+
 def check_model(spec: ModelSpec | None = None) -> tuple[bool, str]:
     """(usable, one line): whether the model gome would use can be built here, without calling it."""
     import importlib.util
@@ -53,13 +59,14 @@ def check_model(spec: ModelSpec | None = None) -> tuple[bool, str]:
         module = spec.model.split(":")[1]
         found = importlib.util.find_spec(module.split(".")[0]) is not None
         return found, f"model: {spec.model}: module {module} {'found' if found else 'not found'}"
-    key = f"{provider.upper()}_API_KEY"
-    has_key = bool(os.environ.get(key)) or bool(spec.base_url)
+    key = API_KEYS.get(provider, "")
     package = importlib.util.find_spec(f"langchain_{provider.replace('-', '_')}") is not None
-    key_state = "set" if os.environ.get(key) else "not needed" if spec.base_url else "not set"
+    key_state = ("not needed" if spec.base_url or key is None else "not checked (unknown provider)" if not key
+                 else "set" if os.environ.get(key) else "not set")
     where = f" at {spec.base_url}" if spec.base_url else ""
-    return has_key and package, (f"model: {spec.model}{where}: langchain-{provider} "
-                                 f"{'installed' if package else 'missing'}, {key} {key_state}")
+    return package and key_state != "not set", (f"model: {spec.model}{where}: langchain-{provider} "
+                                                f"{'installed' if package else 'missing'}, "
+                                                f"{key or 'API key'} {key_state}")
 
 
 def make_chat_model(spec: ModelSpec | None = None, api_key: str | None = None):

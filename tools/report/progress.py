@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -35,6 +36,7 @@ class Progress:
         self.started = time.time()
         self.phase, self.done, self.total, self.spent = "starting", 0, None, None
         self.maximize = True  # the best across traces (set from the task by the caller, when it knows it)
+        self._lock = threading.Lock()  # rich draws on its own thread while events arrive on this one
         self._live = None
 
     def __enter__(self) -> Progress:
@@ -54,6 +56,12 @@ class Progress:
         if self.as_json:
             print(json.dumps(event, default=str), file=self.out, flush=True)
             return
+        with self._lock:
+            self._take(event)
+        if self._live is not None:
+            self._live.refresh()
+
+    def _take(self, event: dict) -> None:
         kind = event.get("event")
         if kind == "phase":
             self.phase = event["phase"]
@@ -78,11 +86,13 @@ class Progress:
                 row["switch"] = event["switch"]
             if not self.live:
                 print(step_line(event), file=self.out, flush=True)
-        if self._live is not None:
-            self._live.refresh()
 
     def __rich__(self):
         """The table, drawn afresh at every refresh: the clock runs between events."""
+        with self._lock:
+            return self._table()
+
+    def _table(self):
         from rich.table import Table
 
         bests = [r["best"] for r in self.rows.values() if r["best"] is not None]

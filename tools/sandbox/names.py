@@ -4,12 +4,14 @@ The 1.5B model's commonest crash was a NameError for a name it used without impo
 `GradientBoostingRegressor`, `pd`): a bug no model is needed to fix. pyflakes finds the names a script uses and
 never binds; the sandbox's own interpreter is asked where each one lives (by a small script of gome's: a name an
 LLM wrote is never imported in gome's process); the import is added at the top of the script. A name found
-nowhere is left for the repair node, with its line. Answers are cached per process, like the import check's.
+nowhere is left to the run (pyflakes also reports names that never run: annotations, uncalled functions).
+Answers are cached per process, like the import check's.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable
 
 from pyflakes import checker, messages
@@ -29,11 +31,11 @@ TOP = ("os", "sys", "json", "math", "random", "re", "time", "warnings", "gc", "p
 # Modules an API name (one with a capital or an underscore: `train_test_split`, `GradientBoostingRegressor`) is
 # looked for in, in this order. A plain word (`train`, `test`, `log`) is never taken from a module: it is far
 # likelier a variable the script forgot than `xgboost.train` or `numpy.test`.
-MODULES = ("sklearn.model_selection", "sklearn.metrics", "sklearn.preprocessing", "sklearn.ensemble",
+MODULES = ("collections", "sklearn.model_selection", "sklearn.metrics", "sklearn.preprocessing", "sklearn.ensemble",
            "sklearn.linear_model", "sklearn.impute", "sklearn.compose", "sklearn.pipeline", "sklearn.tree",
            "sklearn.neighbors", "sklearn.svm", "sklearn.naive_bayes", "sklearn.decomposition",
            "sklearn.feature_extraction.text", "sklearn.feature_selection", "sklearn.calibration",
-           "sklearn.utils.class_weight", "sklearn.base", "scipy.stats", "collections", "pathlib", "lightgbm",
+           "sklearn.utils.class_weight", "sklearn.base", "scipy.stats", "pathlib", "lightgbm",
            "xgboost", "catboost")
 
 FIND_SCRIPT = """import importlib, importlib.util, json, re
@@ -53,7 +55,10 @@ for name in {names!r}:
     elif re.search("[A-Z_]", name) and not name.startswith("_"):
         for module in modules:
             try:
-                if found(module) and hasattr(importlib.import_module(module), name):
+                m = importlib.import_module(module) if found(module) else None
+                public = name in m.__all__ if hasattr(m, "__all__") else str(
+                    getattr(getattr(m, name, None), "__module__", "")).startswith(module)
+                if m is not None and hasattr(m, name) and public:  # not what the module imported for itself
                     answers[name] = "from " + module + " import " + name
                     break
             except Exception:
@@ -61,6 +66,7 @@ for name in {names!r}:
 print({mark!r} + json.dumps(answers))
 """
 
+LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _known: dict[tuple[str, str], str | None] = {}  # (sandbox, name) -> the import that binds it there, or None
 
 
@@ -78,38 +84,52 @@ def undefined_names(code: str) -> list[tuple[str, int]]:
     return sorted(first.items(), key=lambda f: f[1])
 
 
-def add_imports(code: str, run_in_sandbox: Callable[[str], str], sandbox: str = "local"
-                ) -> tuple[str, list[str], list[str]]:
-    """(code with the imports it lacks added, the imports added, one line per name found nowhere).
-    `run_in_sandbox(script) -> stdout` runs gome's finder where the script will run; `sandbox` names it."""
+def add_imports(code: str, run_in_sandbox: Callable[[str], str], sandbox: str = "local") -> tuple[str, list[str]]:
+    """(code with the imports it lacks added, the imports added). A name found nowhere is left as it is: pyflakes
+    also reports names that never run (annotations, an unused function, `globals()[...]`), so only the run can
+    say it fails; its NameError then goes to repair. `run_in_sandbox(script) -> stdout` runs gome's finder where
+    the script will run; `sandbox` names it."""
     names = undefined_names(code)
     unknown = sorted({n for n, _ in names if (sandbox, n) not in _known})
     if unknown:
         answers = parse_answer(run_in_sandbox(FIND_SCRIPT.format(
             common=COMMON, top=TOP, modules=MODULES, names=unknown, mark=MARK)))
         if answers is None:
-            return code, [], []  # the finder could not run: let the real run speak
-        _known.update({(sandbox, n): v if isinstance(v, str) else None for n, v in answers.items()})
-    added = [_known[(sandbox, n)] for n, _ in names if _known.get((sandbox, n))]
-    missing = [f"line {line}: name {n!r} is used but never defined or imported" for n, line in names
-               if not _known.get((sandbox, n))]
-    return (insert_imports(code, added) if added else code), added, missing
+            return code, []  # the finder could not run: let the real run speak
+        # Only answers to what was asked, and only imports of the shapes asked for: the finder's output is read
+        # from a sandbox run, and its answers are pasted into every later script of this process.
+        _known.update({(sandbox, n): answers.get(n) if _valid(n, answers.get(n)) else None for n in unknown})
+    added = list(dict.fromkeys(_known[(sandbox, n)] for n, _ in names if _known.get((sandbox, n))))
+    if not added:
+        return code, []
+    fixed = insert_imports(code, added)
+    return (fixed, added) if fixed != code else (code, [])
+
+
+def _valid(name: str, answer) -> bool:
+    return isinstance(answer, str) and answer in {COMMON.get(name), f"import {name}" if name in TOP else None,
+                                                  *(f"from {m} import {name}" for m in MODULES)}
 
 
 def insert_imports(code: str, imports: list[str]) -> str:
     """`imports` placed before the script's first statement that is not its docstring or a __future__ import, so
-    that the `# Approach:` line and other leading comments stay where they are."""
+    that the `# Approach:` line and other leading comments stay where they are; `code` unchanged when that would
+    not compile."""
     body = ast.parse(code).body
     while body and _docstring_or_future(body[0]):
         body = body[1:]
     first = body[0] if body else None
-    at = min([first.lineno, *(d.lineno for d in getattr(first, "decorator_list", []))]) - 1 if first else None
-    lines = code.splitlines(keepends=True)
-    at = len(lines) if at is None else at
-    if at and not lines[at - 1].endswith("\n"):
+    lines = LINES.findall(code)  # lines as ast counts them (str.splitlines also splits on \x0c, \u2028 ...)
+    at = min([first.lineno, *(d.lineno for d in getattr(first, "decorator_list", []))]) - 1 if first else len(lines)
+    if at and not lines[at - 1].endswith(("\n", "\r")):
         lines[at - 1] += "\n"
-    return "".join([*lines[:at], *(f"{i}  # added by gome: the script used it unimported\n" for i in imports),
-                    *lines[at:]])
+    fixed = "".join([*lines[:at], *(f"{i}  # added by gome: the script used it unimported\n" for i in imports),
+                     *lines[at:]])
+    try:
+        compile(fixed, "main.py", "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return code
+    return fixed
 
 
 def _docstring_or_future(stmt: ast.stmt) -> bool:

@@ -2,7 +2,9 @@
 
 import contextlib
 import io
+import json
 
+from gome.tools.sandbox.environment import MARK
 from gome.tools.sandbox.names import add_imports, insert_imports, undefined_names
 
 SCRIPT = '''# Approach: gradient boosting
@@ -34,12 +36,10 @@ def test_undefined_names_are_listed_with_their_first_line():
 
 def test_the_import_is_added_for_api_names_and_conventional_aliases_but_never_for_a_plain_word():
     asked = []
-    code, added, missing = add_imports(SCRIPT, lambda c: asked.append(c) or run(c), sandbox="test-names")
+    code, added = add_imports(SCRIPT, lambda c: asked.append(c) or run(c), sandbox="test-names")
     assert added == ["from sklearn.model_selection import train_test_split",
                      "from sklearn.ensemble import GradientBoostingRegressor", "import pandas as pd"]
-    # `train` is a variable the script forgot, not xgboost.train: it is left for the repair, with its line
-    assert missing == ["line 9: name 'train' is used but never defined or imported",
-                       "line 10: name 'undefined_thing' is used but never defined or imported"]
+    # `train` is a variable the script forgot, not xgboost.train: it is left to the run (and its NameError)
     assert code.splitlines()[:4] == SCRIPT.splitlines()[:3] + ["from sklearn.model_selection import train_test_split"
                                                                "  # added by gome: the script used it unimported"]
     assert undefined_names(code) == [("train", 12), ("undefined_thing", 13)]
@@ -48,13 +48,38 @@ def test_the_import_is_added_for_api_names_and_conventional_aliases_but_never_fo
     assert len(asked) == 1  # answers are cached per sandbox
 
 
+def test_only_a_library_s_public_names_are_taken():
+    code, added = add_imports("c = Counter('abc')\np = Parallel\n", run, sandbox="test-names-public")
+    assert added == ["from collections import Counter"]  # not sklearn's own import of it; joblib's Parallel: no
+
+
+def test_a_finder_answer_that_was_not_asked_for_or_not_an_import_is_ignored():
+    def lying(code: str) -> str:  # what a sandbox run could print, if a script had tampered with the sandbox
+        return MARK + json.dumps({"pd": "import os; os.system('x')", "np": "import numpy as np",
+                                  "other": "import evil"}) + "\n"
+
+    code, added = add_imports("x = pd.DataFrame()\n", lying, sandbox="test-names-lying")
+    assert (code, added) == ("x = pd.DataFrame()\n", [])
+    assert add_imports("y = other\n", lying, sandbox="test-names-lying")[1] == []
+
+
 def test_a_clean_script_asks_nothing_and_a_finder_that_cannot_run_changes_nothing():
     clean = "import os\nprint(os.sep)\n"
-    assert add_imports(clean, lambda c: 1 / 0, sandbox="test-names-2") == (clean, [], [])
-    assert add_imports("print(np.pi)\n", lambda c: "", sandbox="test-names-3") == ("print(np.pi)\n", [], [])
+    assert add_imports(clean, lambda c: 1 / 0, sandbox="test-names-2") == (clean, [])
+    assert add_imports("print(np.pi)\n", lambda c: "", sandbox="test-names-3") == ("print(np.pi)\n", [])
 
 
 def test_imports_go_above_a_decorated_first_statement_and_at_the_end_of_a_script_of_comments():
     assert insert_imports("@dec\ndef f():\n    pass\n", ["import x"]).startswith("import x  # added")
     assert insert_imports("# only a comment", ["import x"]) == (
         "# only a comment\nimport x  # added by gome: the script used it unimported\n")
+
+
+def test_lines_are_counted_as_python_counts_them_and_a_script_that_would_not_compile_is_left_alone():
+    form_feed = "#\x0c comment\nx = pd\n"  # str.splitlines would see three lines here
+    assert insert_imports(form_feed, ["import pandas as pd"]) == (
+        "#\x0c comment\nimport pandas as pd  # added by gome: the script used it unimported\nx = pd\n")
+    separator = '"""doc\u2028more"""\nx = pd\n'
+    assert insert_imports(separator, ["import pandas as pd"]).endswith("unimported\nx = pd\n")
+    same_line = "from __future__ import annotations; x = pd\n"  # nowhere to put an import: left as it is
+    assert insert_imports(same_line, ["import pandas as pd"]) == same_line
