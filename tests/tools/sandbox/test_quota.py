@@ -32,6 +32,10 @@ def test_images_are_made_only_in_a_private_folder(tmp_path, monkeypatch):
     assert oct(quota.image_dir().stat().st_mode)[-3:] == "700"
 
 
+def attached(image) -> bool:
+    return bool(subprocess.run(["losetup", "-j", str(image)], capture_output=True, text=True).stdout.strip())
+
+
 def test_a_flood_fills_only_its_own_image_and_a_killed_runs_image_is_swept(tmp_path, monkeypatch):
     needs_quota()
     monkeypatch.setenv("GOME_QUOTA_DIR", str(tmp_path / "images"))
@@ -40,8 +44,15 @@ def test_a_flood_fills_only_its_own_image_and_a_killed_runs_image_is_swept(tmp_p
     with quota.quota_mount(work, size=16 << 20, inodes=500):
         with pytest.raises(OSError):
             (work / "flood").write_bytes(b"x" * (32 << 20))
-        assert len(list((tmp_path / "images").glob("*.img"))) == 1
-    assert not list((tmp_path / "images").glob("*.img")) and not os.path.ismount(work)
+        [used] = [i for i in (tmp_path / "images").glob("*.img") if attached(i)]
+    quota._spares.settle()
+    assert not used.exists() and not os.path.ismount(work)  # the used image is deleted
+    [spare] = list((tmp_path / "images").glob("*.img"))  # the next run's, formatted ahead, never mounted
+    assert not attached(spare)
+    with quota.quota_mount(work, size=16 << 20, inodes=500):  # the next run gets that spare, empty
+        assert attached(spare) and os.listdir(work) == []
+    quota._spares.settle()
+    assert not spare.exists()
 
     # A gome killed mid-run: its image stays mounted. The next one detaches and deletes it.
     dead = subprocess.run(["true"]).args and 2 ** 22 - 7  # a pid no process has here
