@@ -115,7 +115,8 @@ def _run_parser(sub) -> None:
     m.add_argument("--llm-timeout", type=parse_duration, default=MODEL.timeout_s, help="limit of one LLM call")
     m.add_argument("--retries", type=_count(0), default=MODEL.max_retries, help="retries of a failed LLM call")
     m.add_argument("--price", action="append", default=[], metavar="MODEL=IN,OUT",
-                   help="USD per million input,output tokens, e.g. gpt-4.1-mini=0.4,1.6 (repeatable)")
+                   help="USD per million input,output[,cached input] tokens, e.g. gpt-4.1-mini=0.4,1.6,0.1 "
+                   "(repeatable)")
     g = r.add_argument_group("search")
     g.add_argument("--mode", choices=["gradient", "tree", "auto"], default=RUN.mode,
                    help="gradient (Gome), tree (AIDE-style search), or auto (switches by what pays off)")
@@ -209,15 +210,18 @@ def _seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"seeds must be integers: {text!r}") from None
 
 
-def parse_prices(items: list[str]) -> dict[str, tuple[float, float]]:
+def parse_prices(items: list[str]) -> dict[str, tuple[float, ...]]:
     prices = {}
     for item in items:
-        name, _, pair = item.partition("=")
+        name, _, rates = item.partition("=")
         try:
-            tin, tout = (float(x) for x in pair.split(","))
+            price = tuple(float(x) for x in rates.split(","))
         except ValueError:
-            raise ValueError(f"--price {item!r}: expected MODEL=IN,OUT (USD per million tokens)") from None
-        prices[name.split(":", 1)[-1]] = (tin, tout)
+            price = ()
+        if len(price) not in (2, 3) or min(price) < 0:
+            raise ValueError(f"--price {item!r}: expected MODEL=IN,OUT or MODEL=IN,OUT,CACHED (USD per million "
+                             "tokens)")
+        prices[name.split(":", 1)[-1]] = price
     return prices
 
 

@@ -121,11 +121,20 @@ class SelectConfig(Settings):
     reserve: float = Field(0.15, ge=0, lt=1, description="share of the wall clock kept for selection")
 
 
-# USD per million input / output tokens. Example prices: set yours in config or with --price.
-DEFAULT_PRICES: dict[str, tuple[float, float]] = {
-    "gpt-4.1": (2.0, 8.0), "gpt-4.1-mini": (0.4, 1.6), "gpt-4.1-nano": (0.1, 0.4), "gpt-4o": (2.5, 10.0),
-    "gpt-4o-mini": (0.15, 0.6), "o4-mini": (1.1, 4.4),
+# USD per million input / output tokens, and input tokens the provider served from its prompt cache (when it
+# has its own rate). Example prices: set yours in config or with --price.
+Price = tuple[float, float] | tuple[float, float, float]
+DEFAULT_PRICES: dict[str, Price] = {
+    "gpt-4.1": (2.0, 8.0, 0.5), "gpt-4.1-mini": (0.4, 1.6, 0.1), "gpt-4.1-nano": (0.1, 0.4, 0.025),
+    "gpt-4o": (2.5, 10.0, 1.25), "gpt-4o-mini": (0.15, 0.6, 0.075), "o4-mini": (1.1, 4.4, 0.275),
 }
+
+
+def cost(price: Price, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> float:
+    """USD of calls at `price`: cached input tokens at the cached rate (the input rate when there is none)."""
+    cached = min(cached_input_tokens, input_tokens)
+    cached_rate = price[2] if len(price) > 2 else price[0]
+    return ((input_tokens - cached) * price[0] + cached * cached_rate + output_tokens * price[1]) / 1e6
 
 
 class RunConfig(Settings):
@@ -142,8 +151,8 @@ class RunConfig(Settings):
     seed: int = Field(0, description="seed of every split and model (GOME_SEED), and of the tree's choices")
     max_tokens: int | None = Field(None, ge=1, description="LLM tokens (input + output) for the whole run")
     max_dollars: float | None = Field(None, gt=0, description="LLM spend for the whole run, from `prices`")
-    prices: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_PRICES),
-                                                   description="USD per million input, output tokens, by model")
+    prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES),
+                                     description="USD per million input, output (and cached input) tokens, by model")
     tree: TreeConfig = Field(default_factory=TreeConfig, description="tree search")
     auto: AutoConfig = Field(default_factory=AutoConfig, description="when auto switches modes")
     select: SelectConfig = Field(default_factory=SelectConfig, description="final selection")
@@ -164,12 +173,13 @@ class RunConfig(Settings):
         """Wall clock the traces may use: the rest is reserved for re-running candidates in select."""
         return self.time_s * (1 - self.select.reserve) if self.select.reruns else self.time_s
 
-    def price_of(self, model: str | None) -> tuple[float, float] | None:
+    def price_of(self, model: str | None) -> Price | None:
         return price_for(self.prices, model)
 
 
-def price_for(prices: dict[str, tuple[float, float]], model: str | None) -> tuple[float, float] | None:
-    """USD per million input and output tokens of `model` ("provider:name" or "name"), or None when unpriced."""
+def price_for(prices: dict[str, Price], model: str | None) -> Price | None:
+    """USD per million input and output (and cached input) tokens of `model` ("provider:name" or "name"), or None
+    when unpriced."""
     return prices.get((model or "").split(":", 1)[-1])
 
 

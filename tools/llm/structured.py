@@ -147,15 +147,18 @@ class LLMCaller:
         self.node = node
         self.ledger = ledger
         self.trace = trace
-        self.usage: dict[str, float] = {"llm_calls": 0, "input_tokens": 0, "output_tokens": 0, "llm_seconds": 0.0,
+        self.usage: dict[str, float] = {"llm_calls": 0, "input_tokens": 0, "cached_input_tokens": 0,
+                                        "output_tokens": 0, "llm_seconds": 0.0,
                                         "llm_failures": 0}
         self.errors: list[str] = []
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
     def _record(self, method: str, raw: BaseMessage | None, seconds: float, ok: bool, error: str = "") -> None:
         meta = getattr(raw, "usage_metadata", None) or {}
+        cached = (meta.get("input_token_details") or {}).get("cache_read") or 0  # the provider's prompt cache
         self.usage["llm_calls"] += 1
         self.usage["input_tokens"] += meta.get("input_tokens", 0)
+        self.usage["cached_input_tokens"] += cached
         self.usage["output_tokens"] += meta.get("output_tokens", 0)
         self.usage["llm_seconds"] += seconds
         if not ok:
@@ -165,7 +168,8 @@ class LLMCaller:
             self.ledger.add({
                 "node": self.node, "trace": self.trace, "model": str(_model_key(self.model)[1]), "method": method,
                 "ok": ok, "seconds": round(seconds, 3), "input_tokens": meta.get("input_tokens", 0),
-                "output_tokens": meta.get("output_tokens", 0), "error": error[:300], "at": time.time()})
+                "cached_input_tokens": cached, "output_tokens": meta.get("output_tokens", 0), "error": error[:300],
+                "at": time.time()})
 
     def _invoke(self, runnable, messages, method: str):
         t0 = time.monotonic()

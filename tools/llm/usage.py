@@ -7,7 +7,7 @@ import os
 import threading
 from pathlib import Path
 
-from gome.state.records import price_for
+from gome.state.records import Price, cost, price_for
 from gome.tools.files import read_text
 
 MAX_LEDGER_BYTES = 256 << 20
@@ -23,7 +23,7 @@ class Ledger:
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()
-        self.by_model: dict[str, list[int]] = {}  # model -> [calls, input_tokens, output_tokens]
+        self.by_model: dict[str, list[int]] = {}  # model -> [calls, input_tokens, output_tokens, cached_input]
         try:
             text = read_text(path, MAX_LEDGER_BYTES)
         except FileNotFoundError:
@@ -44,10 +44,11 @@ class Ledger:
             return _ledgers[str(path)]
 
     def _count(self, row: dict) -> None:
-        c = self.by_model.setdefault(row.get("model") or "?", [0, 0, 0])
+        c = self.by_model.setdefault(row.get("model") or "?", [0, 0, 0, 0])
         c[0] += 1
         c[1] += int(row["input_tokens"])
         c[2] += int(row["output_tokens"])
+        c[3] += int(row.get("cached_input_tokens") or 0)
 
     def add(self, row: dict) -> None:
         with self._lock:
@@ -60,18 +61,18 @@ class Ledger:
         with self._lock:
             return sum(c[1] + c[2] for c in self.by_model.values())
 
-    def spent(self, prices: dict[str, tuple[float, float]]) -> dict:
+    def spent(self, prices: dict[str, Price]) -> dict:
         """What the run has spent so far, as the budgets count it: {"tokens", "dollars"}."""
         return {"tokens": self.tokens(), "dollars": round(self.dollars(prices)[0], 6)}
 
-    def dollars(self, prices: dict[str, tuple[float, float]]) -> tuple[float, int]:
+    def dollars(self, prices: dict[str, Price]) -> tuple[float, int]:
         """Spend in USD from a price table (per million tokens), and the tokens of models it has no price for."""
         with self._lock:
             spent, unpriced = 0.0, 0
-            for model, (_calls, tin, tout) in self.by_model.items():
+            for model, (_calls, tin, tout, cached) in self.by_model.items():
                 price = price_for(prices, model)
                 if price is None:
                     unpriced += tin + tout
                 else:
-                    spent += (tin * price[0] + tout * price[1]) / 1e6
+                    spent += cost(price, tin, tout, cached)
             return spent, unpriced

@@ -30,7 +30,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from gome.state.journal import Journal
-from gome.state.records import RunConfig
+from gome.state.records import RunConfig, cost
 from gome.tools.report.plots import plot_scores
 from gome.tools.run.folder import ExperimentFolder, RunFolder
 
@@ -96,7 +96,8 @@ def costs(data: dict) -> dict:
     by_trace: dict = defaultdict(lambda: defaultdict(float))
     for u in data["usage"]:
         price = cfg.price_of(u.get("model"))
-        dollars = (u["input_tokens"] * price[0] + u["output_tokens"] * price[1]) / 1e6 if price else 0.0
+        cached = u.get("cached_input_tokens") or 0
+        dollars = cost(price, u["input_tokens"], u["output_tokens"], cached) if price else 0.0
         for table, key in ((by_node, u.get("node", "?")), (by_trace, u.get("trace"))):
             row = table[key]
             row["calls"] += 1

@@ -146,3 +146,26 @@ def test_replies_that_would_hang_or_crash_the_parser_are_refused_quickly():
     assert time.monotonic() - t0 < 2  # each parse is linear, and only a few starts are tried
     assert extract_json('Sure! {"a": {"b": [1, 2]}} done') == {"a": {"b": [1, 2]}}
     assert "nests too deeply" in _syntax_error("import os\nx = 1" + "+1" * 5000)  # compile() recursion
+
+
+def test_tokens_a_provider_served_from_its_prompt_cache_are_kept_and_charged_at_the_cached_rate(tmp_path):
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+
+    class CachingProvider(GenericFakeChatModel):  # usage as langchain-openai reports OpenAI's cached tokens
+        def _generate(self, *args, **kwargs):
+            result = super()._generate(*args, **kwargs)
+            result.generations[0].message.usage_metadata = {
+                "input_tokens": 1_000_000, "output_tokens": 100_000, "total_tokens": 1_100_000,
+                "input_token_details": {"cache_read": 800_000}}
+            return result
+
+    model = CachingProvider(messages=iter([AIMessage(content="```python\nprint(1)\n```")]))
+    ledger = Ledger.of(tmp_path / "usage.jsonl")
+    caller = LLMCaller(model, "apply-momentum", ledger=ledger)
+    assert caller.write_script(ASK) == "print(1)\n"
+    row = json.loads((tmp_path / "usage.jsonl").read_text())
+    assert row["cached_input_tokens"] == 800_000 and caller.usage["cached_input_tokens"] == 800_000
+    model_name = row["model"]
+    # 200k fresh input at $2, 800k cached at $0.5, 100k output at $8 (per million): 0.4 + 0.4 + 0.8
+    assert ledger.dollars({model_name: (2.0, 8.0, 0.5)})[0] == pytest.approx(1.6)
+    assert ledger.dollars({model_name: (2.0, 8.0)})[0] == pytest.approx(2.8)  # no cached rate: the input rate
