@@ -91,7 +91,7 @@ def task_of(state: dict) -> Task:
 def llm(state: dict, runtime: Runtime[GomeContext] | None, node: str) -> LLMCaller:
     """The node's LLM access: the context's chat model, else one built from the context's or the run's spec."""
     return LLMCaller(chat_model(state["config"], runtime), node, ledger=Ledger.of(folder_of(state).path("usage.jsonl")),
-                     trace=state.get("trace"))
+                     trace=state.get("trace"), deadline=state.get("deadline"))
 
 
 def chat_model(config: dict, runtime: Runtime[GomeContext] | None):

@@ -69,6 +69,23 @@ def check_model(spec: ModelSpec | None = None) -> tuple[bool, str]:
                                                 f"{key or 'API key'} {key_state}")
 
 
+def within(model, seconds: float):
+    """`model` with its next call bounded to `seconds` in all: one try with that time-out, no retry (an OpenAI-
+    compatible model; others are returned as they are). A call that ran past the run's clock cost a 12-minute eval
+    cell 15 minutes: the 300 s time-out, retried twice, on a slow local server."""
+    root = getattr(model, "root_client", None)
+    if root is None or not hasattr(root, "with_options"):
+        return model
+    own = getattr(model, "request_timeout", None)
+    retries = getattr(model, "max_retries", 0) or 0
+    if isinstance(own, (int, float)) and own * (retries + 1) <= seconds:
+        return model  # its own time-out and retries fit
+    bounded = model.model_copy()
+    bounded.root_client = root.with_options(timeout=max(1.0, seconds), max_retries=0)
+    bounded.client = bounded.root_client.chat.completions
+    return bounded
+
+
 def make_chat_model(spec: ModelSpec | None = None, api_key: str | None = None):
     """Any LangChain chat model from "provider:model" (init_chat_model). A bare name means OpenAI; `local` (or
     `local:PATH.gguf`) is the embedded model.

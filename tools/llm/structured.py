@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ValidationError
 
+from gome.tools.llm.models import within
 from gome.tools.llm.usage import Ledger
 
 T = TypeVar("T", bound=BaseModel)
@@ -139,12 +140,17 @@ def extract_code(text: str) -> str | None:
     return None
 
 
+MIN_CALL_S = 1.0  # a call is not started with less than this left on the run's clock
+
+
 class LLMCaller:
     """One node's access to the chat model: typed decisions, scripts, and the usage they cost."""
 
-    def __init__(self, model, node: str, ledger: Ledger | None = None, trace: int | None = None):
+    def __init__(self, model, node: str, ledger: Ledger | None = None, trace: int | None = None,
+                 deadline: float | None = None):
         self.model = model
         self.node = node
+        self.deadline = deadline  # the run's: no call may run past it (time-outs and retries included)
         self.ledger = ledger
         self.trace = trace
         self.usage: dict[str, float] = {"llm_calls": 0, "input_tokens": 0, "cached_input_tokens": 0,
@@ -172,6 +178,9 @@ class LLMCaller:
                 "at": time.time()})
 
     def _invoke(self, runnable, messages, method: str):
+        if self.deadline is not None and self.deadline - time.time() < MIN_CALL_S:
+            self._record(method, None, 0.0, False, "the run's time is spent: no call was made")
+            raise _Fatal(TimeoutError("the run's time is spent"))
         t0 = time.monotonic()
         try:
             out = runnable.invoke(messages)
@@ -203,7 +212,7 @@ class LLMCaller:
     def _structured(self, schema: type[T], messages, method: str) -> T | None:
         kwargs = {} if method == "default" else {"method": method}
         try:
-            runnable = self.model.with_structured_output(schema, include_raw=True, **kwargs)
+            runnable = self._now().with_structured_output(schema, include_raw=True, **kwargs)
         except (NotImplementedError, TypeError, ValueError) as e:
             self.errors.append(f"{method}: not supported ({e})"[:300])
             return None
@@ -236,7 +245,7 @@ class LLMCaller:
             + json.dumps(schema.model_json_schema()))
         convo = [*messages, ask]
         for attempt in ("json_text", "json_repair"):
-            out, seconds = self._invoke(self.model, convo, attempt)
+            out, seconds = self._invoke(self._now(), convo, attempt)
             if out is None:
                 continue
             try:
@@ -259,15 +268,14 @@ class LLMCaller:
         diagnosis. `temperature`: sampled hotter than the run's setting (a repair that came back unchanged)."""
         convo = list(messages)
         prompt = "\n".join(m.content for m in messages if isinstance(m.content, str))
-        model = self._hotter(temperature)
         attempts = ("script", "script_repair")
         for attempt in attempts:
             try:
-                out, seconds = self._invoke(model, convo, attempt)
+                out, seconds = self._invoke(self._hotter(temperature), convo, attempt)
             except _Fatal:
                 return None
             if out is None:
-                model = self.model  # a model that refuses the hotter temperature gets its own setting again
+                temperature = None  # a model that refuses the hotter temperature gets its own setting again
                 continue
             text = reply_text(out)
             code = extract_code(text) if len(text) <= MAX_REPLY_CHARS else None
@@ -289,12 +297,17 @@ class LLMCaller:
         return None
 
     def _hotter(self, temperature: float | None):
+        model = self._now()
         if temperature is None:
-            return self.model
+            return model
         try:
-            return self.model.bind(temperature=temperature)
+            return model.bind(temperature=temperature)
         except Exception:  # a model without runtime arguments: its own setting stands
-            return self.model
+            return model
+
+    def _now(self):
+        """The model, its next call bounded by the time the run has left."""
+        return self.model if self.deadline is None else within(self.model, self.deadline - time.time())
 
 
 def strip_echo(code: str, prompt: str) -> str:

@@ -1,7 +1,9 @@
 import pytest
+from langchain_core.messages import HumanMessage
 
 from gome.state.records import ModelSpec
 from gome.tools.llm.models import ModelConfigError, make_chat_model, resolve_spec
+from tests.fakes.chat import ScriptedChatModel
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +57,31 @@ def test_local_model_is_served_by_a_shared_llama_cpp_server(monkeypatch):
     chat = make_chat_model(ModelSpec(model="local:/models/q.gguf"))
     assert asked == ["/models/q.gguf"]
     assert (chat.model_name, chat.openai_api_base, chat.max_tokens) == ("local", "http://127.0.0.1:1/v1", 2048)
+
+
+def test_a_call_is_bounded_by_the_time_the_run_has_left():
+    """An OpenAI-compatible server that accepts and never answers (a local model rambling): the call ends when the
+    run's clock does, with no retry, not after the model's own 300 s time-out three times."""
+    import socket
+    import time
+
+    from langchain_openai import ChatOpenAI
+
+    from gome.tools.llm.models import within
+    from gome.tools.llm.structured import LLMCaller
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        model = ChatOpenAI(model="local", api_key="k", base_url=f"http://127.0.0.1:{silent.getsockname()[1]}/v1",
+                           timeout=300, max_retries=2)
+        assert within(model, 10_000) is model  # its own limits fit
+        caller = LLMCaller(model, "apply-momentum", deadline=time.time() + 1.5)
+        t0 = time.monotonic()
+        assert caller.write_script([HumanMessage("write it")]) is None
+        assert time.monotonic() - t0 < 10 and "Timeout" in caller.errors[0]
+        assert model.root_client.timeout == 300 and model.max_retries == 2  # the run's model is unchanged
+    spent = ScriptedChatModel(replies=[])
+    caller = LLMCaller(spent, "diagnose", deadline=time.time() - 1)
+    assert caller.write_script([HumanMessage("write it")]) is None and spent.calls == []
+    assert "the run's time is spent" in caller.errors[0]
