@@ -73,7 +73,10 @@ def expand(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> di
         others = [run.experiment(n.id).read("plan", {}).get("approach") for n in tree.roots]
         prompt = EXPAND_DRAFT.format(**common, siblings=sibling_note(runtime, state),
                                      others="\n".join(f"- {o}" for o in others if o) or "- none yet",
-                                     template=baseline_template(task_of(state), cfg.repair.debug_rows))
+                                     # every other root starts from the averaged-ensemble template: the
+                                     # 1.5B model copies the template it is given, so copies must differ
+                                     template=baseline_template(task_of(state), cfg.repair.debug_rows,
+                                                                ensemble=len(tree.roots) % 2 == 1))
     elif intent == "debug":
         folder = run.experiment(node.id)
         result = folder.read("result", {})

@@ -49,7 +49,8 @@ def test_tree_mode_drafts_debugs_and_improves_by_score_alone(breast_cancer, tmp_
     expand_prompts = [c["prompt"] for c in model.calls[1::2]]
     assert "logistic regression on all numeric features" in expand_prompts[0]  # drafts differ from earlier ones
     assert "keep those parts\nas they are" in expand_prompts[0]  # with the template that reads and writes right
-    assert "# Approach: gradient-boosted trees on every column" in expand_prompts[0]
+    # the second root's template is the averaged ensemble, so that a copied template still differs
+    assert "# Approach: gradient-boosted trees and extra trees, averaged, on every column" in expand_prompts[0]
     assert "KeyError: 'target'" in expand_prompts[1]
     assert "validation roc_auc: 0.994" in expand_prompts[2]
     for prompt in expand_prompts:  # no diagnosis, hypothesis or memory steers the tree
