@@ -3,6 +3,7 @@ configured at all: the default a fresh machine gets. It takes minutes. Without l
 it skips, except in CI, which installs both and sets GOME_REQUIRE_LOCAL_MODEL=1 so that it fails instead."""
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -40,7 +41,9 @@ def test_a_real_run_on_the_default_local_model_makes_a_valid_submission(breast_c
         env=env, capture_output=True, text=True, timeout=40 * 60)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "starting the local model" in proc.stderr
-    submission = proc.stdout.strip().splitlines()[-1]
+    done = json.loads(proc.stdout.strip().splitlines()[-1])  # --json: the last line says where the submission is
+    assert done["event"] == "done"
+    submission = done["submission"]
     task = load_task(breast_cancer)
     score = grade(task, submission, breast_cancer / "private/answers.csv")
     assert score > 0.8  # a valid submission that learned something (the trivial one scores 0.5)
