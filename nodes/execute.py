@@ -22,7 +22,7 @@ from gome.tools.run.experiment import clear_run, run_and_score, run_probe, stage
 from gome.tools.run.folder import MAX_CODE_BYTES, ExperimentFolder, RunFolder
 from gome.tools.sandbox.environment import check_imports
 from gome.tools.sandbox.executor import Limits
-from gome.tools.sandbox.names import add_imports
+from gome.tools.sandbox.names import add_imports, move_imports
 from gome.tools.task.submission import output_caps
 
 ACTIONS = ("approve", "edit", "reject")
@@ -74,13 +74,17 @@ def probe_runner(runtime, run: RunFolder, folder: ExperimentFolder, deadline: fl
 
 
 def add_missing_imports(runtime, run: RunFolder, folder: ExperimentFolder, deadline: float) -> None:
-    """Names the script uses unimported get the import that defines them (no model needed), before a reviewer
-    sees the script and before it runs; plan.json lists what was added."""
-    code, added = add_imports(folder.read_code() or "", *probe_runner(runtime, run, folder, deadline))
-    if added:
+    """Names imported from a module that lacks them are imported from where they live, and names the script uses
+    unimported get the import that defines them (no model needed), before a reviewer sees the script and before
+    it runs; plan.json lists what was moved and added."""
+    runner = probe_runner(runtime, run, folder, deadline)
+    code, moved = move_imports(folder.read_code() or "", *runner)
+    code, added = add_imports(code, *runner)
+    if moved or added:
         folder.write_code(code)
         plan = folder.read("plan", {})
-        folder.write("plan", {**plan, "imports_added": [*plan.get("imports_added", []), *added]})
+        folder.write("plan", {**plan, "imports_added": [*plan.get("imports_added", []), *added],
+                              **({"imports_moved": [*plan.get("imports_moved", []), *moved]} if moved else {})})
 
 
 def static_problems(runtime, run: RunFolder, folder: ExperimentFolder, deadline: float) -> list[str]:

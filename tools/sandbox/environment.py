@@ -93,10 +93,11 @@ def _catches_import_error(handler: ast.ExceptHandler) -> bool:
     return any(isinstance(n, ast.Name) and n.id in CATCHES for n in names)
 
 
-def check_imports(code: str, run_in_sandbox: Callable[[str], str], sandbox: str = "local") -> list[str]:
-    """What the script imports that the sandbox cannot give it, one line each (empty: all resolve).
-    `run_in_sandbox(script) -> stdout` runs gome's check script where the script will run; `sandbox` names it,
-    for the cache (answers of one sandbox say nothing of another)."""
+def unresolved_imports(code: str, run_in_sandbox: Callable[[str], str], sandbox: str = "local"
+                       ) -> list[tuple[int, str, str | None]]:
+    """(line, module, name) of each import the sandbox cannot give the script: name None for a module that is
+    not there, else a name the module lacks. `run_in_sandbox(script) -> stdout` runs gome's check script where the
+    script will run; `sandbox` names it, for the cache (answers of one sandbox say nothing of another)."""
     try:
         wanted = imports_of(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -108,14 +109,20 @@ def check_imports(code: str, run_in_sandbox: Callable[[str], str], sandbox: str 
         if not answers:
             return []  # the check itself could not run: let the real run speak
         _known.update({(sandbox, k): bool(v) for k, v in answers.items()})
-    problems = []
+    found = []
     for module, names, line in wanted:
         if not _known.get((sandbox, module), True):
-            problems.append(f"line {line}: no module named {module!r}")
+            found.append((line, module, None))
             continue
-        problems += [f"line {line}: cannot import name {n!r} from {module!r}" for n in names
-                     if not _known.get((sandbox, _key(module, n)), True)]
-    return problems
+        found += [(line, module, n) for n in names if not _known.get((sandbox, _key(module, n)), True)]
+    return found
+
+
+def check_imports(code: str, run_in_sandbox: Callable[[str], str], sandbox: str = "local") -> list[str]:
+    """What the script imports that the sandbox cannot give it, one line each (empty: all resolve)."""
+    return [f"line {line}: no module named {module!r}" if name is None else
+            f"line {line}: cannot import name {name!r} from {module!r}"
+            for line, module, name in unresolved_imports(code, run_in_sandbox, sandbox)]
 
 
 def _key(module: str, name: str | None) -> str:

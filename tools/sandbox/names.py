@@ -1,11 +1,13 @@
-"""Undefined names in a script, and the import that defines each, found before the script runs.
+"""Undefined names in a script and names imported from the wrong module, fixed before the script runs.
 
 The 1.5B model's commonest crash was a NameError for a name it used without importing (`train_test_split`,
 `GradientBoostingRegressor`, `pd`): a bug no model is needed to fix. pyflakes finds the names a script uses and
 never binds; the sandbox's own interpreter is asked where each one lives (by a small script of gome's: a name an
 LLM wrote is never imported in gome's process); the import is added at the top of the script. A name found
 nowhere is left to the run (pyflakes also reports names that never run: annotations, uncalled functions).
-Answers are cached per process, like the import check's.
+Its second commonest failure was a name imported from a module that lacks it (`from sklearn.ensemble import
+XGBClassifier`), and three repairs at ~80 s each did not fix it: the same finder says where the name lives, and
+the import is moved there. Answers are cached per process, like the import check's.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 
 from pyflakes import checker, messages
 
-from gome.tools.sandbox.environment import MARK, parse_answer
+from gome.tools.sandbox.environment import MARK, parse_answer, unresolved_imports
 
 # Names bound by convention, and the import that binds them (found only where that module is).
 COMMON = {"np": "import numpy as np", "pd": "import pandas as pd", "plt": "import matplotlib.pyplot as plt",
@@ -84,26 +86,78 @@ def undefined_names(code: str) -> list[tuple[str, int]]:
     return sorted(first.items(), key=lambda f: f[1])
 
 
+def homes(names: list[str], run_in_sandbox: Callable[[str], str], sandbox: str) -> dict[str, str | None]:
+    """The import that binds each name in the sandbox (None: found nowhere, or the finder could not run)."""
+    unknown = sorted({n for n in names if (sandbox, n) not in _known})
+    if unknown:
+        answers = parse_answer(run_in_sandbox(FIND_SCRIPT.format(
+            common=COMMON, top=TOP, modules=MODULES, names=unknown, mark=MARK)))
+        if answers is None:
+            return {n: _known.get((sandbox, n)) for n in names}  # the finder could not run: let the run speak
+        # Only answers to what was asked, and only imports of the shapes asked for: the finder's output is read
+        # from a sandbox run, and its answers are pasted into every later script of this process.
+        _known.update({(sandbox, n): answers.get(n) if _valid(n, answers.get(n)) else None for n in unknown})
+    return {n: _known.get((sandbox, n)) for n in names}
+
+
 def add_imports(code: str, run_in_sandbox: Callable[[str], str], sandbox: str = "local") -> tuple[str, list[str]]:
     """(code with the imports it lacks added, the imports added). A name found nowhere is left as it is: pyflakes
     also reports names that never run (annotations, an unused function, `globals()[...]`), so only the run can
     say it fails; its NameError then goes to repair. `run_in_sandbox(script) -> stdout` runs gome's finder where
     the script will run; `sandbox` names it."""
     names = undefined_names(code)
-    unknown = sorted({n for n, _ in names if (sandbox, n) not in _known})
-    if unknown:
-        answers = parse_answer(run_in_sandbox(FIND_SCRIPT.format(
-            common=COMMON, top=TOP, modules=MODULES, names=unknown, mark=MARK)))
-        if answers is None:
-            return code, []  # the finder could not run: let the real run speak
-        # Only answers to what was asked, and only imports of the shapes asked for: the finder's output is read
-        # from a sandbox run, and its answers are pasted into every later script of this process.
-        _known.update({(sandbox, n): answers.get(n) if _valid(n, answers.get(n)) else None for n in unknown})
-    added = list(dict.fromkeys(_known[(sandbox, n)] for n, _ in names if _known.get((sandbox, n))))
+    found = homes([n for n, _ in names], run_in_sandbox, sandbox) if names else {}
+    added = list(dict.fromkeys(found[n] for n, _ in names if found.get(n)))
     if not added:
         return code, []
     fixed = insert_imports(code, added)
     return (fixed, added) if fixed != code else (code, [])
+
+
+def move_imports(code: str, run_in_sandbox: Callable[[str], str], sandbox: str = "local") -> tuple[str, list[str]]:
+    """(code with each name that is imported from a module lacking it imported from where it lives, the imports
+    moved). A statement that shares its line with other code, or a name found nowhere, is left to the import
+    check and to repair."""
+    wrong = [(line, module, name) for line, module, name in unresolved_imports(code, run_in_sandbox, sandbox)
+             if name]
+    if not wrong:
+        return code, []
+    found = homes([n for _, _, n in wrong], run_in_sandbox, sandbox)
+    lines, moved = LINES.findall(code), []
+    for stmt in sorted((n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.ImportFrom)),
+                       key=lambda n: n.lineno, reverse=True):  # bottom up: line numbers above stay valid
+        movable = {name: found[name] for line, module, name in wrong if line == stmt.lineno
+                   and module == stmt.module and (found.get(name) or "").startswith("from ")}
+        if not movable or not _whole_lines(lines, stmt):
+            continue
+        indent = lines[stmt.lineno - 1][:stmt.col_offset]
+        kept = [a for a in stmt.names if a.name not in movable]
+        new = [f"{indent}from {stmt.module} import {', '.join(_alias(a) for a in kept)}\n"] if kept else []
+        for a in stmt.names:
+            if a.name in movable:
+                new.append(f"{indent}{movable[a.name]}{' as ' + a.asname if a.asname else ''}  # moved by gome: "
+                           f"{stmt.module} has no {a.name}\n")
+                moved.append(f"{a.name}: {stmt.module} -> {movable[a.name].split()[1]}")
+        lines[stmt.lineno - 1:stmt.end_lineno] = new
+    fixed = "".join(lines)
+    try:
+        compile(fixed, "main.py", "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return code, []
+    return (fixed, moved) if moved else (code, [])
+
+
+def _alias(a: ast.alias) -> str:
+    return f"{a.name} as {a.asname}" if a.asname else a.name
+
+
+def _whole_lines(lines: list[str], stmt: ast.stmt) -> bool:
+    """Does the statement have its lines to itself (nothing before it, at most a comment after it)?"""
+    if stmt.end_lineno is None or stmt.end_col_offset is None or stmt.end_lineno > len(lines):
+        return False
+    before = lines[stmt.lineno - 1][:stmt.col_offset]
+    after = lines[stmt.end_lineno - 1].encode()[stmt.end_col_offset:].decode(errors="replace").strip()
+    return not before.strip() and (not after or after.startswith("#"))
 
 
 def _valid(name: str, answer) -> bool:

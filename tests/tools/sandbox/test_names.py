@@ -5,7 +5,7 @@ import io
 import json
 
 from gome.tools.sandbox.environment import MARK
-from gome.tools.sandbox.names import add_imports, insert_imports, undefined_names
+from gome.tools.sandbox.names import add_imports, insert_imports, move_imports, undefined_names
 
 SCRIPT = '''# Approach: gradient boosting
 """A docstring."""
@@ -83,3 +83,30 @@ def test_lines_are_counted_as_python_counts_them_and_a_script_that_would_not_com
     assert insert_imports(separator, ["import pandas as pd"]).endswith("unimported\nx = pd\n")
     same_line = "from __future__ import annotations; x = pd\n"  # nowhere to put an import: left as it is
     assert insert_imports(same_line, ["import pandas as pd"]) == same_line
+
+
+MISPLACED = '''# Approach: xgboost next to histogram boosting
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier, XGBClassifier as XGB  # both boosters
+if True:
+    from sklearn.linear_model import LGBMClassifier
+from sklearn.ensemble import NoSuchModel; x = 1
+model = XGB(n_estimators=10), HistGradientBoostingClassifier(), LGBMClassifier()
+'''
+
+
+def test_a_name_imported_from_a_module_that_lacks_it_is_imported_from_where_it_lives():
+    code, moved = move_imports(MISPLACED, run, sandbox="test-moves")
+    assert moved == ["LGBMClassifier: sklearn.linear_model -> lightgbm",
+                     "XGBClassifier: sklearn.ensemble -> xgboost"]
+    assert code.splitlines()[2:6] == [
+        "from sklearn.ensemble import HistGradientBoostingClassifier",
+        "from xgboost import XGBClassifier as XGB  # moved by gome: sklearn.ensemble has no XGBClassifier",
+        "if True:",
+        "    from lightgbm import LGBMClassifier  # moved by gome: sklearn.linear_model has no LGBMClassifier"]
+    # A statement sharing its line with other code, and a name found nowhere, are left to the check and repair.
+    assert "from sklearn.ensemble import NoSuchModel; x = 1" in code
+    ns: dict = {}
+    exec(code.replace("from sklearn.ensemble import NoSuchModel; x = 1\n", ""), ns)  # noqa: S102 - it runs now
+    assert type(ns["model"][0]).__name__ == "XGBClassifier"
+    assert move_imports("import numpy as np\n", run, sandbox="test-moves") == ("import numpy as np\n", [])
