@@ -3,8 +3,9 @@
 The script can fill its own image and nothing else: the host's disk loses at most the image's size (a sparse
 file, so only what is written), and its inodes are the image's. After the run gome copies out what it asked
 for, unmounts and deletes the image. The inode tables are not zeroed (`noinit_itable`), and the next run's image
-is formatted (and the last one deleted) in the background while a script runs, so a launch pays only the mount
-and unmount, about 10 ms, and no disk writes beyond what the script writes.
+is formatted and attached to a loop device (and the last one detached and deleted) in the background while a
+script runs, so a launch pays only the mount(2) and umount(2) system calls, no program, and no disk writes
+beyond what the script writes.
 
 Images live in their own root-only folder (GOME_QUOTA_DIR, default /var/lib/gome/quota), never in a run folder
 (a sparse file of gigabytes is a trap for anything that copies the run) and never in a folder another user could
@@ -16,8 +17,10 @@ images of dead processes.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import contextlib
+import ctypes
 import os
 import secrets
 import shutil
@@ -31,6 +34,8 @@ from gome.tools.files import mounts_below
 
 MIN_BYTES = 8 << 20
 TIMEOUT_S = 120
+MS_NOSUID, MS_NODEV, MNT_DETACH = 2, 4, 2
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class QuotaError(RuntimeError):
@@ -129,9 +134,10 @@ def _mount_points_of(device: str) -> list[str]:
     return points
 
 
-def _make_image(images: Path, size: int, inodes: int, uid: int | None) -> Path:
-    """A formatted, unmounted ext4 image of `size` bytes and at most `inodes` files, root owned by `uid`."""
-    mkfs = tools()[0]  # type: ignore[index]
+def _make_image(images: Path, size: int, inodes: int, uid: int | None) -> tuple[Path, str]:
+    """A formatted ext4 image of `size` bytes and at most `inodes` files, root owned by `uid`, attached to a free
+    loop device but not mounted: (image, device)."""
+    mkfs, _, _, losetup = tools()  # type: ignore[misc]
     image = images / f"{os.getpid()}-{secrets.token_hex(6)}.img"
     fd = os.open(image, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
@@ -142,50 +148,97 @@ def _make_image(images: Path, size: int, inodes: int, uid: int | None) -> Path:
         extended = f"root_owner={uid}:{uid},nodiscard" if uid is not None else "nodiscard"
         n = min(inodes, max(128, size // 8192))  # ext4 refuses more inodes than the size can hold
         _run([mkfs, "-q", "-F", "-N", str(n), "-m", "0", "-O", "^has_journal", "-E", extended, str(image)])
+        return image, _output([losetup, "--find", "--show", "--nooverlap", str(image)])
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             image.unlink()
         raise
-    return image
+
+
+def _output(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise QuotaError(f"{Path(argv[0]).name} did not finish in {TIMEOUT_S} s") from None
+    if out.returncode != 0 or not out.stdout.strip().startswith("/dev/loop"):
+        raise QuotaError(f"{Path(argv[0]).name} failed: {(out.stderr or out.stdout)[-300:]}")
+    return out.stdout.strip()
+
+
+def _release(image: Path, device: str | None) -> None:
+    """Detach `device` (if it still holds `image`) and delete the image."""
+    losetup = tools()[3]  # type: ignore[index]
+    held = subprocess.run([losetup, "-j", str(image)], capture_output=True, text=True, check=False).stdout
+    if device and held.startswith(f"{device}:"):
+        subprocess.run([losetup, "-d", device], capture_output=True, check=False)
+    with contextlib.suppress(FileNotFoundError):
+        image.unlink()
+
+
+def _mount(device: str, folder: Path) -> None:
+    if _libc.mount(device.encode(), os.fsencode(folder), b"ext4", MS_NOSUID | MS_NODEV, b"noinit_itable") != 0:
+        raise QuotaError(f"mounting {device} on {folder} failed: {os.strerror(ctypes.get_errno())}")
+
+
+def _umount(folder: Path) -> None:
+    """Unmount; a process still holding a file (none should, after the cgroup kill) gets a lazy detach."""
+    if _libc.umount2(os.fsencode(folder), 0) != 0 and _libc.umount2(os.fsencode(folder), MNT_DETACH) != 0:
+        raise QuotaError(f"unmounting {folder} failed: {os.strerror(ctypes.get_errno())}")
 
 
 class _Spares:
-    """One formatted image made ahead, per shape, in the background while a script runs: formatting is then off
-    the path of the next run's launch (and deleting a used image is too)."""
+    """One image made ahead (formatted and attached), per shape, in the background while a script runs: that is
+    then off the path of the next run's launch, and so is releasing a used image."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.ready: dict[tuple, concurrent.futures.Future] = {}
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gome-quota")
 
-    def take(self, images: Path, size: int, inodes: int, uid: int | None) -> Path:
+    def take(self, images: Path, size: int, inodes: int, uid: int | None) -> tuple[Path, str]:
         key = (str(images), size, inodes, uid)
         with self.lock:
             spare = self.ready.pop(key, None)
             for other in [k for k in self.ready if k[0] == key[0] and k[3] == uid]:  # a shape no longer asked for
-                self.ready.pop(other).add_done_callback(lambda f: f.exception() or self.discard(f.result()))
+                self.ready.pop(other).add_done_callback(lambda f: f.exception() or self.discard(*f.result()))
             self.ready[key] = self.pool.submit(_make_image, images, size, inodes, uid)  # the next run's
         if spare is not None:
             with contextlib.suppress(Exception):  # a spare that failed or was swept: make one now
-                image = spare.result(timeout=TIMEOUT_S)
-                if image.is_file():
-                    return image
+                image, device = spare.result(timeout=TIMEOUT_S)
+                if image.is_file() and _attached(device, image):
+                    return image, device
+                self.discard(image, device)
         return _make_image(images, size, inodes, uid)
 
-    def discard(self, image: Path) -> None:
-        self.pool.submit(_unlink, image)
+    def discard(self, image: Path, device: str | None) -> None:
+        self.pool.submit(_release, image, device)
 
     def settle(self) -> None:
         """Wait until the background work queued so far is done (tests, and a clean exit)."""
         self.pool.submit(lambda: None).result()
 
+    def close(self) -> None:
+        """Release the spares made ahead (at exit: a loop device is not left attached to an unused image)."""
+        with self.lock:
+            ready, self.ready = list(self.ready.values()), {}
+        for future in ready:
+            with contextlib.suppress(Exception):
+                _release(*future.result(timeout=TIMEOUT_S))
+        with contextlib.suppress(RuntimeError):  # at exit the pool has already finished its queue and shut down
+            self.settle()
 
-def _unlink(image: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        image.unlink()
+
+def _attached(device: str, image: Path) -> bool:
+    """Is `device` still the loop device of `image` (a sweep by another gome may have detached it)?"""
+    try:
+        backing = Path(f"/sys/block/{Path(device).name}/loop/backing_file").read_text().strip()
+    except OSError:
+        return False
+    return backing == os.path.realpath(image)
 
 
 _spares = _Spares()
+atexit.register(_spares.close)
 
 
 @contextlib.contextmanager
@@ -196,26 +249,22 @@ def quota_mount(folder: Path, *, size: int, inodes: int, uid: int | None = None)
     found = tools()
     if not found:
         raise QuotaError("mkfs.ext4, mount, umount and losetup are needed for a disk quota")
-    _, mount, umount, _ = found
     images = image_dir()
     sweep(images)
-    image = _spares.take(images, size, inodes, uid)
+    image, device = _spares.take(images, size, inodes, uid)
     mounted = False
     try:
-        _run([mount, "-o", "loop,nosuid,nodev,noinit_itable", str(image), str(folder)])
+        _mount(device, folder)
         mounted = True
         with contextlib.suppress(OSError):
             (folder / "lost+found").rmdir()
         yield folder
     finally:
         try:
-            if mounted:  # a process still holding a file (none should, after the cgroup kill): detach lazily
-                try:
-                    _run([umount, str(folder)])
-                except QuotaError:
-                    _run([umount, "-l", str(folder)])
+            if mounted:
+                _umount(folder)
         finally:
-            _spares.discard(image)
+            _spares.discard(image, device)
 
 
 def unmount_stale(folder: Path) -> None:

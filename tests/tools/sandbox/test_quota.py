@@ -33,7 +33,12 @@ def test_images_are_made_only_in_a_private_folder(tmp_path, monkeypatch):
 
 
 def attached(image) -> bool:
-    return bool(subprocess.run(["losetup", "-j", str(image)], capture_output=True, text=True).stdout.strip())
+    return bool(device_of(image))
+
+
+def device_of(image) -> str:
+    held = subprocess.run(["losetup", "-j", str(image)], capture_output=True, text=True).stdout.strip()
+    return held.split(":", 1)[0]
 
 
 def test_a_flood_fills_only_its_own_image_and_a_killed_runs_image_is_swept(tmp_path, monkeypatch):
@@ -44,15 +49,18 @@ def test_a_flood_fills_only_its_own_image_and_a_killed_runs_image_is_swept(tmp_p
     with quota.quota_mount(work, size=16 << 20, inodes=500):
         with pytest.raises(OSError):
             (work / "flood").write_bytes(b"x" * (32 << 20))
-        [used] = [i for i in (tmp_path / "images").glob("*.img") if attached(i)]
+        [used] = [i for i in (tmp_path / "images").glob("*.img") if quota._mount_points_of(device_of(i))]
     quota._spares.settle()
     assert not used.exists() and not os.path.ismount(work)  # the used image is deleted
-    [spare] = list((tmp_path / "images").glob("*.img"))  # the next run's, formatted ahead, never mounted
-    assert not attached(spare)
+    [spare] = list((tmp_path / "images").glob("*.img"))  # the next run's, formatted and attached ahead
+    device = device_of(spare)
+    assert device and quota._mount_points_of(device) == []  # never mounted
     with quota.quota_mount(work, size=16 << 20, inodes=500):  # the next run gets that spare, empty
-        assert attached(spare) and os.listdir(work) == []
+        assert quota._mount_points_of(device) == [str(work)] and os.listdir(work) == []
     quota._spares.settle()
-    assert not spare.exists()
+    assert not spare.exists() and not attached(spare)
+    quota._spares.close()  # at exit: the spare made ahead is detached and deleted
+    assert list((tmp_path / "images").glob("*.img")) == []
 
     # A gome killed mid-run: its image stays mounted. The next one detaches and deletes it.
     dead = subprocess.run(["true"]).args and 2 ** 22 - 7  # a pid no process has here
