@@ -127,6 +127,8 @@ def _run_parser(sub) -> None:
                    help="repairs of a failing script within its step, before its idea is judged")
     g.add_argument("--late-stage", type=float, default=RUN.late_stage, metavar="SHARE",
                    help="share of the budget after which gradient steps blend the best candidates (1: never)")
+    g.add_argument("--whole-scripts", action="store_true",
+                   help="small steps and repairs re-type the whole script instead of answering with edits")
     g.add_argument("--seed", type=int, default=RUN.seed, help="seed of every split and model, and of the search")
     g.add_argument("--review", action="store_true", help="pause before each new script runs, for approval")
     b = r.add_argument_group("budgets")
@@ -248,7 +250,7 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
             prices={**RunConfig().prices, **parse_prices(args.price)},
             tree={"policy": args.tree_policy}, select={"top_k": args.top_k, "reruns": args.reruns},
             repair={"rounds": args.repair_rounds}, late_stage=args.late_stage,
-            review=args.review)
+            review=args.review, edits=not args.whole_scripts)
         if config.max_dollars and spec.model and config.price_of(spec.model) is None:
             raise ValueError(f"--max-dollars needs a price for {spec.model!r}: pass --price NAME=IN,OUT")
         if executor is None:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import re
 
-from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
 from gome.nodes import memory
 from gome.nodes.judge import working
 from gome.nodes.policy import late_stage
-from gome.nodes.prompts import CODE_CHARS, COMPUTE_GRADIENT, DROPPED, clip, system, task_digest
+from gome.nodes.prompts import CODE_CHARS, COMPUTE_GRADIENT, DROPPED, ask, clip
 from gome.nodes.runtime import config_of, folder_of, llm, store_of, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
@@ -117,7 +116,7 @@ def compute_gradient(state: TraceState, runtime: Runtime[GomeContext] | None = N
     diagnosis = {k: v for k, v in (state.get("diagnosis") or {}).items() if k != "source"}
     refuted = ideas(journal, "refuted")
     fields = dict(
-        digest=task_digest(state), code=clip(code, CODE_CHARS),
+        code=clip(code, CODE_CHARS),
         hypothesis=(state.get("feedback") or [{}])[-1].get("hypothesis") or "none yet",
         verdict=(state.get("feedback") or [{}])[-1].get("verdict") or "none", diagnosis=json.dumps(diagnosis, indent=1),
         fix_first=FIX_FIRST if failed else "",
@@ -136,8 +135,7 @@ def compute_gradient(state: TraceState, runtime: Runtime[GomeContext] | None = N
     kept: list[Hypothesis] = []
     for _ in range(2):  # a second ask, told which proposals were dropped, when every one repeated a refutation
         note = DROPPED.format(dropped="\n".join(f"- {d}" for d in dropped)) if dropped else ""
-        proposal = caller.decide(HypothesisSet, [system(state), HumanMessage(COMPUTE_GRADIENT.format(
-            **fields, dropped=note))])
+        proposal = caller.decide(HypothesisSet, ask(state, COMPUTE_GRADIENT.format(**fields, dropped=note)))
         if proposal is None:
             break
         kept = [h for h in proposal.hypotheses if not dropped_why(h, refuted, failed)]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import difflib
 
-from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
 from gome.nodes.judge import working
-from gome.nodes.prompts import CODE_CHARS, DIAGNOSE, LOG_CHARS, clip, implements, system, task_digest
+from gome.nodes.prompts import CODE_CHARS, DIAGNOSE, LOG_CHARS, ask, clip, implements
 from gome.nodes.runtime import folder_of, llm, task_of
 from gome.state.context import GomeContext
 from gome.state.graph_state import BestRef, DiagnosisRecord, RunSummary, TraceState
@@ -63,7 +62,7 @@ def diagnose(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> 
     caller = llm(state, runtime, "diagnose")
     attempts = state.get("attempt", 0) + 1
     prompt = DIAGNOSE.format(
-        digest=task_digest(state), submission_file=task.submission_file, hypothesis=implements(state),
+        hypothesis=implements(state),
         code=clip(code, CODE_CHARS), diff=diff, status=last["status"], detail=last.get("detail", ""),
         runtime=last.get("runtime_s", 0.0),
         attempts=f"{attempts} attempt(s), {attempts - 1} repair(s)" if attempts > 1 else "first attempt",
@@ -71,7 +70,7 @@ def diagnose(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> 
         submission="valid" if last.get("submission_valid") else f"INVALID: {last.get('submission_error')}",
         best=_score_text(best) if best else "none yet", stdout=_tail(folder.read_log("stdout")),
         stderr=_tail(folder.read_log("stderr")))
-    diag = caller.decide(Diagnosis, [system(state), HumanMessage(prompt)])
+    diag = caller.decide(Diagnosis, ask(state, prompt))
     source = "llm"
     if diag is None:
         diag, source = fallback_diagnosis(last, best, task.direction), "fallback"

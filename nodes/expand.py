@@ -9,22 +9,11 @@ from __future__ import annotations
 import math
 import random
 
-from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
-from gome.nodes.prompts import (
-    CODE_CHARS,
-    EXPAND_DEBUG,
-    EXPAND_DRAFT,
-    EXPAND_IMPROVE,
-    LOG_CHARS,
-    clip,
-    script_rules,
-    system,
-    task_brief,
-)
+from gome.nodes.prompts import CODE_CHARS, EXPAND_DEBUG, EXPAND_DRAFT, EXPAND_IMPROVE, LOG_CHARS, clip, time_note
 from gome.nodes.runtime import config_of, folder_of, llm, task_of
-from gome.nodes.scripts import announce, save_script, sibling_note
+from gome.nodes.scripts import announce, save_script, sibling_note, write_step
 from gome.nodes.template import baseline_template
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
@@ -68,7 +57,7 @@ def expand(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> di
     rng = random.Random(f"{cfg.seed}-{trace}-{step}")
     tree = run.journal().of_trace(trace)
     intent, node = pick(tree, cfg.tree, task["direction"], rng)
-    common = {"brief": task_brief(state), "rules": script_rules(state)}
+    common, base = {"time": time_note(state)}, None
     if intent == "draft":
         others = [run.experiment(n.id).read("plan", {}).get("approach") for n in tree.roots]
         prompt = EXPAND_DRAFT.format(**common, siblings=sibling_note(runtime, state),
@@ -82,15 +71,17 @@ def expand(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> di
         result = folder.read("result", {})
         detail = "; ".join(str(result.get(k)) for k in ("status", "detail", "val_error", "submission_error")
                            if result.get(k))
-        prompt = EXPAND_DEBUG.format(**common, code=clip(folder.read_code() or "", CODE_CHARS), detail=detail,
+        base = folder.read_code() or ""
+        prompt = EXPAND_DEBUG.format(**common, code=clip(base, CODE_CHARS), detail=detail,
                                      stderr=clip(folder.read_log("stderr") or "", LOG_CHARS) or "(empty)")
     else:
-        prompt = EXPAND_IMPROVE.format(**common, code=clip(run.experiment(node.id).read_code() or "", CODE_CHARS),
-                                       metric=task["metric"], score=f"{node.score:.6g}")
+        base = run.experiment(node.id).read_code() or ""
+        prompt = EXPAND_IMPROVE.format(**common, code=clip(base, CODE_CHARS), metric=task["metric"],
+                                       score=f"{node.score:.6g}")
     caller = llm(state, runtime, "expand")
-    code = caller.write_script([system(state), HumanMessage(prompt)])
+    code, edit = write_step(caller, state, prompt, base, small=intent != "draft")
     exp_id = experiment_id(trace, step, cfg.traces)
     pending = save_script(state["run_dir"], exp_id, code, parent=node.id if node else None,
-                          plan={"kind": intent, "tree_policy": cfg.tree.policy}, errors=caller.errors)
+                          plan={"kind": intent, "tree_policy": cfg.tree.policy, "edit": edit}, errors=caller.errors)
     announce(runtime, state, pending)
     return {"pending": pending, "attempt": 0, "usage": caller.usage}

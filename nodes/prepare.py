@@ -8,10 +8,9 @@ import os
 import time
 from pathlib import Path
 
-from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from gome.nodes.prompts import CHALLENGES, SYSTEM, task_brief
+from gome.nodes.prompts import CHALLENGES, ask
 from gome.nodes.runtime import chat_model, context_of, emit, executor, llm, record_crash
 from gome.state.context import GomeContext
 from gome.state.graph_state import GomeState
@@ -37,8 +36,7 @@ def environment(runtime: Runtime[GomeContext] | None, run: RunFolder) -> str:
 def challenges(state: dict, runtime: Runtime[GomeContext] | None) -> tuple[list[dict], dict]:
     """The task's challenges from one LLM call ([] when the model cannot answer: the run goes on)."""
     caller = llm(state, runtime, "prepare")
-    found = caller.decide(TaskChallenges, [SystemMessage(SYSTEM), HumanMessage(CHALLENGES.format(
-        brief=task_brief(state)))])
+    found = caller.decide(TaskChallenges, ask(state, CHALLENGES, challenges=False))
     return ([c.model_dump() for c in found.challenges] if found else []), caller.usage
 
 

@@ -1,5 +1,12 @@
-"""Every prompt gome sends, in one place: the system prompt, the task brief and script rules every script prompt
-carries, and each node's own request.
+"""Every prompt gome sends, in one place.
+
+Every call of a run sends the same system prompt and starts its request with the same block, byte for byte: the
+task brief (description, metric, data schema and installed packages), the script rules, and the task's challenges
+(`preamble`). The node's own request follows it. A prompt cache then serves that block after the first call:
+llama.cpp's server reuses the longest prefix it shares with the previous prompt, whichever trace or node sent it,
+and API providers bill a cached prefix at a discount (Anthropic's is marked, see tools/llm/structured.py). So
+nothing that changes during a run (the trace, the time left, the step) may sit in the system prompt or the
+preamble.
 
 Prompts are filled in by the node that sends them; they hold text and formatting only.
 """
@@ -8,26 +15,19 @@ from __future__ import annotations
 
 import time
 
-from langchain_core.messages import SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from gome.nodes.runtime import config_of, folder_of, task_of
 from gome.nodes.template import format_rule, skeleton
 from gome.state.records import GRADIENT_KINDS
+from gome.tools.llm.structured import CACHE_PREFIX
 
 DESCRIPTION_CHARS = 6000
-DIGEST_CHARS = 1500
-SCHEMA_CHARS = 2500
 CODE_CHARS = 16000
 LOG_CHARS = 3000
 
 SYSTEM = ("You are a Kaggle grandmaster and a careful machine-learning engineer. You write complete, correct, "
           "efficient Python scripts and you judge experiments by their validation evidence.")
-
-
-def system(state: dict) -> SystemMessage:
-    """The system prompt, naming the trace (siblings search in parallel and should not duplicate each other)."""
-    return SystemMessage(f"{SYSTEM}\nThis conversation belongs to trace {state['trace']} of "
-                         f"{state['config'].get('traces', 1)} parallel search traces.")
 
 
 def clip(text: str, limit: int) -> str:
@@ -46,29 +46,9 @@ def task_brief(state: dict) -> str:
             f"# Data\n{folder.schema()}")
 
 
-def task_digest(state: dict) -> str:
-    """A bounded brief for the reasoning nodes (diagnose, compute-gradient): the description's opening, the data
-    schema, and the task's challenges."""
-    task, folder = task_of(state), folder_of(state)
-    challenges = "\n".join(f"- {c['name']} ({c['component']}): {c['detail']}" for c in state.get("challenges") or [])
-    return (f"{task.name}: metric {task.metric} ({task.direction}).\n{clip(folder.description(), DIGEST_CHARS)}\n\n"
-            f"## Data\n{clip(folder.schema(), SCHEMA_CHARS)}\n\n## Challenges of this task\n"
-            f"{challenges or '- none listed'}")
-
-
-def implements(state: dict) -> str:
-    """The change the pending script implements, in words."""
-    pending, gradient = state.get("pending") or {}, state.get("gradient") or {}
-    if pending.get("kind") in GRADIENT_KINDS and gradient.get("hypothesis"):
-        return gradient["hypothesis"]["change"]
-    return {"draft": "the first solution of this trace: a simple, solid baseline",
-            "debug": "a fix of a failing script", "improve": "one atomic improvement of a working solution"
-            }.get(pending.get("kind"), pending.get("approach") or "a new solution")
-
-
 def script_rules(state: dict) -> str:
+    """What every script must do. Constant for the run (the time a script has is in `time_note`, at the end)."""
     task, cfg = task_of(state), config_of(state)
-    budget = min(cfg.script_timeout_s, max(state.get("deadline", time.time() + 3600) - time.time(), 60))
     cols = ", ".join([task.id_column, *task.submission_columns])
     return f"""# Rules for the script
 - Start the script with one comment line `# Approach: <model and key features in a few words>`.
@@ -83,11 +63,10 @@ def script_rules(state: dict) -> str:
 - Print the validation score in a line `validation score: <number>`.
 - When the environment variable GOME_DEBUG is "1" this is a quick first run: use at most {cfg.repair.debug_rows}
   rows of {task.train_file} and few iterations, and still write both files.
-- It must finish well within {int(budget)} seconds on {cfg.threads} CPU threads (n_jobs={cfg.threads}); no GPU.
+- It must finish within the time limit given at the end, on {cfg.threads} CPU threads (n_jobs={cfg.threads}); no GPU.
 - Use only installed packages (see Data); LightGBM, XGBoost and CatBoost take numeric columns only (encode text
   and categories first, as the template does). Take the random seed from the environment,
   `SEED = int(os.environ.get("GOME_SEED", "{cfg.seed}"))`, for every split and model, so a rerun repeats.
-- Reply with the whole script in one ```python block.
 
 # How the held-out predictions are usually written (adapt the model and features)
 ```python
@@ -95,27 +74,63 @@ def script_rules(state: dict) -> str:
 ```"""
 
 
-# -- draft -------------------------------------------------------------------------------------------------------
-DRAFT = """{brief}
+def challenges_note(state: dict) -> str:
+    found = state.get("challenges") or []
+    lines = "\n".join(f"- {c['name']} ({c['component']}): {c['detail']}" for c in found)
+    return f"# Challenges of this task\n{lines or '- none listed'}"
 
-{rules}
-{siblings}
+
+def preamble(state: dict, *, challenges: bool = True) -> str:
+    """The block every request of the run starts with (see the module's docstring). `challenges=False`: the
+    request that lists them, which shares all of the block before them."""
+    head = f"{task_brief(state)}\n\n{script_rules(state)}\n\n"
+    return head + (f"{challenges_note(state)}\n\n" if challenges else "")
+
+
+def ask(state: dict, request: str, *, challenges: bool = True) -> list[BaseMessage]:
+    """The messages of one call: the run's system prompt, then the preamble and this node's `request`. Which trace
+    asks is said after the preamble, so that every trace's calls share it."""
+    shared = preamble(state, challenges=challenges)
+    traces = state.get("config", {}).get("traces", 1)
+    trace = (f"(This is trace {state['trace']} of {traces} parallel search traces.)\n\n"
+             if traces > 1 and "trace" in state else "")
+    return [SystemMessage(SYSTEM),
+            HumanMessage(shared + trace + request.strip("\n"), additional_kwargs={CACHE_PREFIX: len(shared)})]
+
+
+def time_note(state: dict) -> str:
+    """The time this script may take: the script time-out, or what is left of the run's clock."""
+    budget = min(config_of(state).script_timeout_s, max(state.get("deadline", time.time() + 3600) - time.time(), 60))
+    return f"# Time limit\nThe script must finish well within {int(budget)} seconds."
+
+
+WHOLE_SCRIPT = "Reply with the whole script in one ```python block."
+
+
+def implements(state: dict) -> str:
+    """The change the pending script implements, in words."""
+    pending, gradient = state.get("pending") or {}, state.get("gradient") or {}
+    if pending.get("kind") in GRADIENT_KINDS and gradient.get("hypothesis"):
+        return gradient["hypothesis"]["change"]
+    return {"draft": "the first solution of this trace: a simple, solid baseline",
+            "debug": "a fix of a failing script", "improve": "one atomic improvement of a working solution"
+            }.get(pending.get("kind"), pending.get("approach") or "a new solution")
+
+
+# -- draft -------------------------------------------------------------------------------------------------------
+DRAFT = """{siblings}
 Write the first solution: a simple, solid baseline that runs without errors and validates honestly. Prefer a
 well-understood model with sensible preprocessing over anything clever. This template already follows every
 rule; start from it, change the model or the features if you have a better idea, and keep how it reads the data
 and writes val_predictions.csv and the submission:
 ```python
-{template}```"""
+{template}```
+
+{time}"""
 
 
 # -- diagnose ----------------------------------------------------------------------------------------------------
-DIAGNOSE = """# Task
-{digest}
-
-Scripts must write val_predictions.csv (held-out rows of train) that the harness scores with the metric, and
-{submission_file} for the test set.
-
-# The change under test
+DIAGNOSE = """# The change under test
 {hypothesis}
 
 # The script that just ran
@@ -147,10 +162,7 @@ helped), refuted (it ran and did not help) or untested (its implementation faile
 
 
 # -- compute-gradient --------------------------------------------------------------------------------------------
-COMPUTE_GRADIENT = """# Task
-{digest}
-
-# Current base script (the best so far, or the last attempt while none works)
+COMPUTE_GRADIENT = """# Current base script (the best so far, or the last attempt while none works)
 ```python
 {code}
 ```
@@ -182,22 +194,17 @@ DROPPED = """
 
 
 # -- challenges (prepare) -----------------------------------------------------------------------------------------
-CHALLENGES = """{brief}
-
-List the 3 to 6 main challenges of this task that a solution must handle, read from the data schema and the
-description: for example class imbalance, high-cardinality categories, text columns, a skewed target, missing
-values, small data, many features, an ordinal target, a metric that needs calibrated probabilities. For each give
-a short name, the evidence in the data, and the component it lives in."""
+CHALLENGES = """List the 3 to 6 main challenges of this task that a solution must handle, read from the data schema
+and the description: for example class imbalance, high-cardinality categories, text columns, a skewed target,
+missing values, small data, many features, an ordinal target, a metric that needs calibrated probabilities. For
+each give a short name, the evidence in the data, and the component it lives in."""
 
 
 # -- apply-momentum ----------------------------------------------------------------------------------------------
 STEP_MEANING = {"minimal": "change as few lines as possible", "moderate": "a focused change of one component",
                 "rewrite": "restructure the script freely, keeping what works"}
 
-APPLY_MOMENTUM = """{brief}
-
-{rules}
-{siblings}
+APPLY_MOMENTUM = """{siblings}
 UPDATE PLAN (instructions for you, not code)
 Change to make now: {change}
 Component: {component}. Step size: {step_size} ({step_meaning}).
@@ -212,26 +219,24 @@ Avoid, recent changes that did not help:
 BASE SCRIPT ({base_note}), to apply the change to:
 {base}
 
-Write the new complete script: the base script with the change applied at that step size, everything else that
-works kept. Reply with the script only; the plan above stays out of it."""
+{time}
 
-BLEND = """{brief}
+Apply the change at that step size to the base script, keeping everything else that works. The plan above stays
+out of the code."""
 
-{rules}
-# Late stage: blend the best candidates of this run
+BLEND = """# Late stage: blend the best candidates of this run
 Candidates (best first): {candidates}
 Their held-out and test predictions are read-only in GOME_CANDIDATES_DIR/<id>/val_predictions.csv and
 {submission_file}. This script blends them and already follows every rule; keep it, or improve the blend (rank
 averaging, weights) without fitting anything on the held-out labels:
 ```python
 {template}
-```"""
+```
+
+{time}"""
 
 
-ENSEMBLE = """{brief}
-
-{rules}
-{siblings}
+ENSEMBLE = """{siblings}
 # Base script (the best so far)
 {base}
 
@@ -241,15 +246,13 @@ extra trees (soft voting for classes, so that probabilities are averaged). This 
 that ensemble; apply the same to the base script:
 ```python
 {template}
-```"""
+```
+
+{time}"""
 
 
 # -- repair --------------------------------------------------------------------------------------------------------
-REPAIR = """{brief}
-
-{rules}
-
-# The change this script implements
+REPAIR = """# The change this script implements
 {hypothesis}
 
 # The script (it failed; this is repair {attempt} of at most {rounds})
@@ -266,28 +269,36 @@ REPAIR = """{brief}
 # Earlier attempts of this step failed with
 {earlier}
 
+{time}
+
 Fix the failure so the script runs and writes a valid val_predictions.csv and {submission_file}. Keep the change it
 implements and change only what the fix needs. Import only the installed packages listed under Data."""
 
 
-# -- expand (tree search) ----------------------------------------------------------------------------------------
-EXPAND_DRAFT = """{brief}
+# -- edits (a small step's reply: see nodes/scripts.write_step) ----------------------------------------------------
+EDITS = """Reply with edit blocks, not the whole script. Each block replaces lines of the script above:
+<<<<<<< SEARCH
+lines copied exactly from the script, enough of them to be unique
+=======
+the lines that replace them
+>>>>>>> REPLACE
+Use one block per place you change, in the order they appear; to add lines, SEARCH a line next to them and
+repeat it in the replacement."""
 
-{rules}
-{siblings}
+
+# -- expand (tree search) ----------------------------------------------------------------------------------------
+EXPAND_DRAFT = """{siblings}
 Write a new solution from scratch: a sound approach that differs from the drafts this search already has:
 {others}
 
 This template reads the data and writes val_predictions.csv and the submission as the rules ask; keep those parts
 as they are and put your own model and features in place of its:
 ```python
-{template}```"""
+{template}```
 
-EXPAND_DEBUG = """{brief}
+{time}"""
 
-{rules}
-
-# A script that failed
+EXPAND_DEBUG = """# A script that failed
 ```python
 {code}
 ```
@@ -298,16 +309,16 @@ EXPAND_DEBUG = """{brief}
 # stderr (tail)
 {stderr}
 
-Fix the failure and return the whole corrected script. Keep the approach; change only what the fix needs."""
+{time}
 
-EXPAND_IMPROVE = """{brief}
+Fix the failure. Keep the approach; change only what the fix needs."""
 
-{rules}
-
-# A working solution (validation {metric}: {score})
+EXPAND_IMPROVE = """# A working solution (validation {metric}: {score})
 ```python
 {code}
 ```
 
+{time}
+
 Make one atomic improvement that should raise the validation score (a single, focused change: a feature, a model
-setting, a preprocessing step) and return the whole new script."""
+setting, a preprocessing step)."""

@@ -6,13 +6,12 @@ kept in experiments/<id>/attempts/<k>/.
 
 from __future__ import annotations
 
-from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
 from gome.nodes.policy import over_budget
-from gome.nodes.prompts import CODE_CHARS, LOG_CHARS, REPAIR, clip, implements, script_rules, system, task_brief
+from gome.nodes.prompts import CODE_CHARS, LOG_CHARS, REPAIR, clip, implements, time_note
 from gome.nodes.runtime import config_of, folder_of, llm, task_of
-from gome.nodes.scripts import approach_of
+from gome.nodes.scripts import approach_of, write_step
 from gome.nodes.template import baseline_template, blend_template
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
@@ -30,24 +29,24 @@ def repair(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> di
     failed = folder.attempt_code(attempt) or folder.read_code() or ""  # as archived: a re-run after a crash too
     error = "; ".join(str(last.get(k)) for k in ("status", "detail", "val_error", "submission_error") if last.get(k))
     if (template := late_template(state, task, failed)) is not None:
-        return _repaired(folder, pending, attempt, error, template, {})
+        return _repaired(folder, pending, attempt, error, template, {}, {"asked": "template"})
     if spent := over_budget(state.get("config", {}), Ledger.of(folder_of(state).path("usage.jsonl")).spent(cfg.prices)):
         return {"last": _unrepaired(folder, last, f"the run's {spent} budget is spent")}
     earlier = [f"- attempt {a['attempt'] + 1} ({a.get('phase', 'run')}): {(a.get('detail') or '')[:200]}"
                for a in folder.attempts()[:-1]]
     caller = llm(state, runtime, "repair")
-    code = caller.write_script([system(state), HumanMessage(REPAIR.format(
-        brief=task_brief(state), rules=script_rules(state), hypothesis=implements(state), attempt=attempt + 1,
-        rounds=cfg.repair.rounds, code=clip(failed, CODE_CHARS), phase=PHASES.get(last.get("phase"), "the run"),
-        error=error[:2000], stderr=clip(folder.read_log("stderr") or "", LOG_CHARS) or "(empty)",
-        earlier="\n".join(earlier) or "- none", submission_file=task.submission_file))],
+    code, edit = write_step(caller, state, REPAIR.format(
+        hypothesis=implements(state), attempt=attempt + 1, rounds=cfg.repair.rounds, code=clip(failed, CODE_CHARS),
+        phase=PHASES.get(last.get("phase"), "the run"), error=error[:2000],
+        stderr=clip(folder.read_log("stderr") or "", LOG_CHARS) or "(empty)", earlier="\n".join(earlier) or "- none",
+        submission_file=task.submission_file, time=time_note(state)), failed, small=True,
         temperature=HOT if attempt else None)  # a fresh sample helps a small model more than the same ask again
     # The same script back is judged as it failed, without asking again: in the eval the 1.5B model answered
     # "that is the same script" with the same script again, every time, at ~130 s a call.
     if code is None or _same(code, failed):
         why = UNCHANGED if code is not None else caller.errors[-1] if caller.errors else "no script in the reply"
         return {"last": _unrepaired(folder, last, why), "usage": caller.usage}
-    return _repaired(folder, pending, attempt, error, code, caller.usage)
+    return _repaired(folder, pending, attempt, error, code, caller.usage, edit)
 
 
 def late_template(state: dict, task, failed: str) -> str | None:
@@ -60,10 +59,10 @@ def late_template(state: dict, task, failed: str) -> str | None:
     return None if template is None or _same(template, failed) else template
 
 
-def _repaired(folder, pending: dict, attempt: int, error: str, code: str, usage: dict) -> dict:
+def _repaired(folder, pending: dict, attempt: int, error: str, code: str, usage: dict, edit: dict) -> dict:
     folder.write_code(code)
     plan = folder.read("plan", {})
-    repairs = [*plan.get("repairs", []), {"attempt": attempt + 1, "after": error[:300]}]
+    repairs = [*plan.get("repairs", []), {"attempt": attempt + 1, "after": error[:300], "edit": edit}]
     folder.write("plan", {**plan, "repairs": repairs})
     return {"attempt": attempt + 1, "pending": {**pending, "approach": approach_of(code) or pending.get("approach")},
             "usage": usage}

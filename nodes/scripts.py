@@ -7,8 +7,10 @@ import time
 
 from langgraph.runtime import Runtime
 
-from gome.nodes.runtime import store_of
+from gome.nodes.prompts import CODE_CHARS, EDITS, WHOLE_SCRIPT, ask
+from gome.nodes.runtime import config_of, store_of
 from gome.state.graph_state import PendingScript
+from gome.tools.llm.structured import LLMCaller
 from gome.tools.run.folder import RunFolder
 
 APPROACH = re.compile(r"^\s*#\s*Approach:\s*(.+)$", re.MULTILINE | re.IGNORECASE)
@@ -61,3 +63,16 @@ def sibling_note(runtime: Runtime | None, state: dict) -> str:
         return ""
     lines = "\n".join(f"- trace {o['trace']}: {o['trying']}" for o in sorted(others, key=lambda o: o["trace"]))
     return f"\n# Sibling traces are trying these; take a clearly different approach\n{lines}\n"
+
+
+def write_step(caller: LLMCaller, state: dict, request: str, base: str | None, *, small: bool,
+               temperature: float | None = None) -> tuple[str | None, dict]:
+    """The script of a step, and how it came (plan.json's `edit`). A small step (minimal or moderate, a repair, a
+    tree fix or improvement) answers with search/replace edits against `base` when the run allows edits and the
+    prompt shows all of `base`: the 1.5B model spent most of an update re-typing ~500 tokens of unchanged script.
+    Anything else asks for the whole script."""
+    if small and base and config_of(state).edits and len(base) <= CODE_CHARS:
+        code, edit = caller.write_edit(ask(state, f"{request}\n\n{EDITS}"), base, temperature=temperature)
+        return code, {"asked": "edits", **edit}
+    code = caller.write_script(ask(state, f"{request}\n\n{WHOLE_SCRIPT}"), temperature=temperature)
+    return code, {"asked": "script", "form": "script"}

@@ -160,6 +160,8 @@ class RunConfig(Settings):
     late_stage: float = Field(0.7, ge=0, le=1, description="share of a trace's steps after which its gradient "
                                                            "steps blend the run's best candidates (1: never)")
     challenges: bool = Field(True, description="ask the model for the task's challenges at prepare")
+    edits: bool = Field(True, description="small steps and repairs answer with search/replace edits against their "
+                                          "base script, not the whole script")
     review: bool = Field(False, description="pause before each new script runs, for a person to approve it")
 
     def steps_for_trace(self, trace: int) -> int:

@@ -2,6 +2,7 @@
 implementation stay untested, the proposer steers by memory and refutations, and the late stage blends."""
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -51,6 +52,24 @@ def test_a_wrong_import_is_stopped_before_running_and_repaired_in_the_same_step(
     [repair_prompt] = prompts_with(model, "this is repair 1 of at most 3")
     assert "cannot import name 'XGBClassifier'" in repair_prompt and "Standardize the features" in repair_prompt
     assert "installed Python packages (import only these): " in repair_prompt and "sklearn " in repair_prompt
+
+
+def test_a_repair_answers_with_an_edit_of_the_failed_script(breast_cancer, tmp_path):
+    drop_import = ("<<<<<<< SEARCH\nfrom sklearn.ensemble import XGBClassifier\nfrom sklearn.linear_model import "
+                   "LogisticRegression\n=======\nfrom sklearn.linear_model import LogisticRegression\n>>>>>>> REPLACE")
+    model = ScriptedChatModel(replies=[
+        script(PLAIN_LOGREG), diagnosis("ran", True, "works"),
+        hypotheses(("Standardize the features", "features", "rewrite", 4)),  # a rewrite: the whole script
+        script(WRONG_IMPORT), drop_import, diagnosis("ran", True, "scaling helped")])
+    final = run_gome(breast_cancer, RunConfig(steps=2, select={"reruns": 0}, late_stage=1), out=tmp_path,
+                     chat_model=model)
+    assert model.remaining == 0 and record(final, "0002")["accepted"]
+    folder = run_dir_of(final) / "experiments/0002"
+    assert (folder / "main.py").read_text() == SCALED_LOGREG
+    plan = json.loads((folder / "plan.json").read_text())
+    assert plan["edit"] == {"asked": "script", "form": "script"}
+    assert plan["repairs"][0]["edit"] == {"asked": "edits", "form": "edits", "applied": True, "blocks": 1,
+                                          "error": None}
 
 
 def test_a_runtime_error_is_repaired_from_its_traceback_and_a_sample_run_comes_first(breast_cancer, tmp_path):
@@ -172,7 +191,7 @@ def test_a_blend_writes_the_task_s_own_submission_file(tmp_path, monkeypatch):
     assert (tmp_path / "preds.csv").read_text().splitlines() == ["id,benign", "1,0.4", "2,0.4"]
 
 
-def test_prepare_lists_the_challenges_every_reasoning_prompt_carries(breast_cancer, tmp_path):
+def test_every_call_of_a_run_starts_with_the_same_block_which_carries_the_task_s_challenges(breast_cancer, tmp_path):
     model = ScriptedChatModel(replies=[
         script(PLAIN_LOGREG), diagnosis("ran", True, "works"),
         hypotheses(("Standardize the features", "features", "moderate", 4)),
@@ -183,9 +202,17 @@ def test_prepare_lists_the_challenges_every_reasoning_prompt_carries(breast_canc
     assert [c["name"] for c in saved] == ["small data", "correlated features", "mild class imbalance"]
     [challenge_prompt] = model._standing_calls
     assert "List the 3 to 6 main challenges" in challenge_prompt and "mean radius: float64" in challenge_prompt
-    for prompt in prompts_with(model, "## Challenges of this task"):
-        assert "- small data (validation): a few hundred rows" in prompt
-    assert len(prompts_with(model, "## Challenges of this task")) == 3  # two diagnoses and the proposer
+    # A prompt cache serves what every call shares: the system prompt, the brief, the data, the rules, and (after
+    # prepare listed them) the challenges. Nothing that changes during the run sits in it.
+    prompts = [c["prompt"] for c in model.calls]
+    shared = os.path.commonprefix(prompts)
+    assert len(prompts) == 5 and shared.startswith("You are a Kaggle grandmaster")
+    for part in ("mean radius: float64", "# Rules for the script", "How the held-out predictions are usually",
+                 "# Challenges of this task\n- small data (validation): a few hundred rows"):
+        assert part in shared
+    assert shared.endswith("\n\n") and "within" not in shared.split("# Rules for the script")[1]
+    assert challenge_prompt.startswith(shared.split("# Challenges of this task")[0])
+    assert all("The script must finish well within" in p for p in (prompts[0], prompts[3]))  # after the block
 
 
 def test_the_report_shows_each_failed_attempt_and_the_verdict(breast_cancer, tmp_path):

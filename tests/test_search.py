@@ -2,6 +2,7 @@
 training)."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,12 @@ def test_three_traces_share_momentum_while_they_run(breast_cancer, tmp_path):
     fix_prompt = next(c["prompt"] for c in model.calls if c["trace"] == 2 and "Change to make now" in c["prompt"])
     assert "Sibling traces are trying" in fix_prompt and "trace 0:" in fix_prompt
     assert len(final["trace_results"]) == 3
+    # Every trace's calls share one prefix, up to the task's challenges: a server's prompt cache serves it whichever
+    # trace asked last. Which trace asks comes after it.
+    shared = os.path.commonprefix([c["prompt"] for c in model.calls])
+    assert shared.endswith("keep models simple\n- correlated features (features): many size measurements move "
+                           "together\n- mild class imbalance (data): the target splits about 60/40\n\n")
+    assert all(f"(This is trace {c['trace']} of 3 parallel search traces.)" in c["prompt"] for c in model.calls)
 
 
 @pytest.mark.parametrize("limit, reason", [({"max_tokens": 500}, "tokens"),

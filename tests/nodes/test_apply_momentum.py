@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 from gome.nodes.apply_momentum import apply_momentum
@@ -6,6 +7,7 @@ from gome.nodes.memory import rank as rank_memory
 from gome.nodes.scripts import save_script
 from gome.state.records import MemoryEntry
 from tests.fakes.scripts import PLAIN_LOGREG, SCALED_LOGREG, script
+from tests.tools.llm.test_edits import SCALE_EDITS
 
 
 def entry(change, component="model", gain=0.01, t=0.0, trace=0):
@@ -56,3 +58,37 @@ def test_step_is_written_from_best_gradient_and_memory(trace_state, make_runtime
     assert "target-encode the categories" not in prompt  # failed in its implementation: not an idea to avoid
     assert "LogisticRegression(max_iter=50)" in prompt  # the best script is the base
     assert (Path(trace_state["run_dir"]) / "experiments/0002/main.py").read_text() == SCALED_LOGREG
+
+
+def gradient_of(step_size: str) -> dict:
+    return {"hypothesis": {"change": "standardize features", "component": "features", "rationale": "converge",
+                           "step_size": step_size, "impact": 4, "confidence": 4, "novelty": 3, "cost": 2},
+            "alternatives": [], "source": "llm"}
+
+
+def step_state(trace_state, step_size: str, **config) -> dict:
+    save_script(trace_state["run_dir"], "0001", PLAIN_LOGREG, parent=None, plan={"kind": "draft"}, errors=[])
+    return {**trace_state, "step": 1, "gradient": gradient_of(step_size), "last": {"id": "0001"},
+            "best": {"id": "0001", "score": 0.98, "score_source": "harness"},
+            "config": {**trace_state["config"], **config}}
+
+
+def test_a_moderate_step_is_written_as_edits_of_the_best_script(trace_state, make_runtime):
+    runtime, model, _ = make_runtime([SCALE_EDITS])
+    apply_momentum(step_state(trace_state, "moderate"), runtime)
+    assert "<<<<<<< SEARCH" in model.calls[0]["prompt"] and len(model.calls) == 1
+    folder = Path(trace_state["run_dir"]) / "experiments/0002"
+    code = (folder / "main.py").read_text()
+    assert "make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))" in code
+    plan = json.loads((folder / "plan.json").read_text())
+    assert plan["edit"] == {"asked": "edits", "form": "edits", "applied": True, "blocks": 2, "error": None}
+
+
+def test_a_rewrite_and_a_run_without_edits_ask_for_the_whole_script(trace_state, make_runtime):
+    for step_size, config in (("rewrite", {}), ("minimal", {"edits": False})):
+        runtime, model, _ = make_runtime([script(SCALED_LOGREG)])
+        apply_momentum(step_state(trace_state, step_size, **config), runtime)
+        prompt = model.calls[0]["prompt"]
+        assert "<<<<<<< SEARCH" not in prompt and prompt.endswith("Reply with the whole script in one ```python block.")
+        plan = json.loads((Path(trace_state["run_dir"]) / "experiments/0002/plan.json").read_text())
+        assert plan["edit"] == {"asked": "script", "form": "script"}

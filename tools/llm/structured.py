@@ -1,12 +1,16 @@
 """Asking the chat model for typed decisions and for scripts, with fallbacks and per-call usage.
 
 Decisions (diagnosis, hypotheses) are pydantic models asked for with structured output. Servers differ in what
-they support, so each call walks a chain: json_schema -> function_calling -> plain JSON text parsed leniently,
-with one repair retry. The first method that works for a model is remembered and tried first next time. A reply
-that still fails returns None: it costs the step, never the run.
+they support, so each call walks a chain: json_schema -> json_object with the schema (an OpenAI-compatible
+server such as llama.cpp's, which constrains the reply to the schema) -> function_calling -> plain JSON text
+parsed leniently, with one repair retry. The first method that works for a model is remembered and tried first
+next time. A reply that still fails returns None: it costs the step, never the run. json_object comes before
+function calling because tools change the prompt: a chat template writes them into the system message, and then
+no call shares its prefix with the one before it (llama.cpp's log: 34 tokens reused of ~2,000).
 
 Scripts are asked for as a fenced ```python block, not inside JSON: escaping a whole program into a JSON string
-is where small models break most.
+is where small models break most. A small step is asked for as search/replace edits against its base script
+(tools/llm/edits.py), and for the whole script only when the edits do not apply.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from typing import Any, TypeVar
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ValidationError
 
+from gome.tools.llm.edits import EditError, apply_edits, parse_edits
 from gome.tools.llm.models import within
 from gome.tools.llm.usage import Ledger
 
 T = TypeVar("T", bound=BaseModel)
-SCHEMA_METHODS = ("json_schema", "function_calling")
+SCHEMA_METHODS = ("json_schema", "json_object", "function_calling")
 # Failures no other method can fix: give up at once instead of walking the chain.
 FATAL_ERRORS = {"APIConnectionError", "APITimeoutError", "AuthenticationError", "PermissionDeniedError",
                 "RateLimitError", "ConnectError", "ConnectTimeout", "ReadTimeout"}
@@ -34,11 +39,38 @@ MAX_REPLY_CHARS = 200_000  # a longer reply is not a decision or a script: refus
 ECHO_CHARS = 4_000  # how much of a failed reply goes back to the model with the request to fix it
 PARSE_ERRORS = (ValueError, ValidationError, RecursionError)  # deeply nested JSON raises RecursionError
 MAX_JSON_STARTS = 20  # opening braces tried before a reply counts as holding no JSON object
+CACHE_PREFIX = "cache_prefix_chars"  # a request's additional_kwargs: how many of its first characters every call shares
+WHOLE_SHARE = 0.6  # a reply to an edit request that is a script this long (share of the base's lines) is the script
 
 
 def _model_key(model) -> tuple:
     return (type(model).__name__, getattr(model, "model_name", None) or getattr(model, "model", None),
             str(getattr(model, "openai_api_base", None)))
+
+
+def field_guide(schema: type[BaseModel]) -> str:
+    """The fields a JSON reply must have, in a few lines: what a model sees of the schema when the server holds
+    the schema itself (json_object constrains the reply but shows the model nothing)."""
+    spec = schema.model_json_schema()
+    defs = spec.get("$defs", {})
+
+    def kind(prop: dict) -> str:
+        if "$ref" in prop:
+            inner = defs[prop["$ref"].rsplit("/", 1)[1]]["properties"]
+            return "{" + "; ".join(f"{k}: {kind(v)}" for k, v in inner.items()) + "}"
+        if "enum" in prop:
+            return "one of " + ", ".join(map(str, prop["enum"]))
+        if prop.get("type") == "array":
+            return f"a list of {kind(prop.get('items', {}))}"
+        note = f" ({prop['description']})" if prop.get("description") else ""
+        if prop.get("type") == "integer" and "minimum" in prop and "maximum" in prop:
+            return f"a whole number from {prop['minimum']} to {prop['maximum']}{note}"
+        return {"string": "text", "boolean": "true or false", "integer": "a whole number"}.get(
+            prop.get("type", ""), prop.get("type", "a value")) + note
+
+    lines = [f"- {name}: {kind(prop)}" + (f" ({prop['description']})" if "$ref" not in prop and prop.get(
+        "description") and "enum" in prop else "") for name, prop in spec["properties"].items()]
+    return "Reply with one JSON object with these fields:\n" + "\n".join(lines)
 
 
 def _supports_method(model) -> bool:
@@ -60,6 +92,26 @@ def reply_text(message: BaseMessage | None) -> str:
         elif isinstance(block, dict) and isinstance(block.get("text"), str):
             parts.append(block["text"])
     return "".join(parts)
+
+
+def message_text(messages: list[BaseMessage]) -> str:
+    return "\n".join(reply_text(m) for m in messages)
+
+
+def mark_cache(model, messages: list[BaseMessage]) -> list[BaseMessage]:
+    """For Anthropic's models, a cache breakpoint after the prefix every call of the run shares (Anthropic caches
+    only what is marked). Other providers cache a shared prefix by themselves and get the messages unchanged."""
+    if "anthropic" not in type(model).__name__.lower():
+        return messages
+    marked = []
+    for m in messages:
+        n = m.additional_kwargs.get(CACHE_PREFIX) if isinstance(m.content, str) else None
+        if n:
+            blocks = [{"type": "text", "text": m.content[:n], "cache_control": {"type": "ephemeral"}}]
+            blocks += [{"type": "text", "text": m.content[n:]}] if m.content[n:] else []
+            m = HumanMessage(blocks)
+        marked.append(m)
+    return marked
 
 
 def _echo(message: BaseMessage) -> AIMessage:
@@ -183,7 +235,7 @@ class LLMCaller:
             raise _Fatal(TimeoutError("the run's time is spent"))
         t0 = time.monotonic()
         try:
-            out = runnable.invoke(messages)
+            out = runnable.invoke(mark_cache(self.model, messages))
         except Exception as e:
             self._record(method, None, time.monotonic() - t0, False, f"{type(e).__name__}: {e}")
             if any(cls.__name__ in FATAL_ERRORS for cls in type(e).__mro__):  # wrappers subclass the SDK's
@@ -194,16 +246,19 @@ class LLMCaller:
     # -- typed decisions ---------------------------------------------------------------------------------------
     def decide(self, schema: type[T], messages: list[BaseMessage]) -> T | None:
         """A `schema` instance from the model, or None when every method failed (see self.errors)."""
-        key = (_model_key(self.model), schema.__name__)
-        methods = list(SCHEMA_METHODS) if _supports_method(self.model) else ["default"]
-        if _working_method.get(key) in methods:
-            methods.remove(_working_method[key])
-            methods.insert(0, _working_method[key])
+        key, model_key = (_model_key(self.model), schema.__name__), (_model_key(self.model), None)
+        methods = [m for m in SCHEMA_METHODS if m != "json_object" or hasattr(self.model, "root_client")
+                   ] if _supports_method(self.model) else ["default"]
+        known = _working_method.get(key) or _working_method.get(model_key)  # what worked for another schema
+        if known in methods:
+            methods.remove(known)
+            methods.insert(0, known)
         try:
             for method in methods:
-                value = self._structured(schema, messages, method)
+                value = (self._json_object(schema, messages) if method == "json_object" else
+                         self._structured(schema, messages, method))
                 if value is not None:
-                    _working_method[key] = method
+                    _working_method[key] = _working_method[model_key] = method
                     return value
             return self._json_text(schema, messages)
         except _Fatal:
@@ -231,6 +286,21 @@ class LLMCaller:
         except PARSE_ERRORS as e:
             self._record(method, raw, seconds, False, f"unparseable reply: {out.get('parsing_error') or e}")
             return None
+
+    def _json_object(self, schema: type[T], messages) -> T | None:
+        """An OpenAI-compatible server's JSON mode with the schema (llama.cpp turns it into a grammar): the prompt
+        stays as it is, the fields are told after it."""
+        runnable = self._now().bind(response_format={"type": "json_object", "schema": schema.model_json_schema()})
+        out, seconds = self._invoke(runnable, [*messages, HumanMessage(field_guide(schema))], "json_object")
+        if out is None:
+            return None
+        try:
+            value = self._parse_reply(schema, out)
+        except PARSE_ERRORS as e:
+            self._record("json_object", out, seconds, False, f"unparseable reply: {str(e)[:800]}")
+            return None
+        self._record("json_object", out, seconds, True)
+        return value
 
     def _parse_reply(self, schema: type[T], raw: AIMessage | None) -> T:
         if raw is None:
@@ -267,7 +337,7 @@ class LLMCaller:
         the retry a script that does not compile is still returned: its run shows the SyntaxError to the
         diagnosis. `temperature`: sampled hotter than the run's setting (a repair that came back unchanged)."""
         convo = list(messages)
-        prompt = "\n".join(m.content for m in messages if isinstance(m.content, str))
+        prompt = message_text(messages)
         attempts = ("script", "script_repair")
         for attempt in attempts:
             try:
@@ -295,6 +365,42 @@ class LLMCaller:
                 ask = "Reply with the complete script in a single ```python block."
             convo = [*convo, _echo(out), HumanMessage(ask)]
         return None
+
+    def write_edit(self, messages: list[BaseMessage], base: str, *, temperature: float | None = None
+                   ) -> tuple[str | None, dict]:
+        """A small step's script: the model's search/replace edits applied to `base`, with a record of how it
+        came (`form`: edits or script; `applied`; `blocks`; `error`). A reply that is a whole script is taken as
+        one. When the edits do not apply or do not compile, the model is told why and asked, in the same
+        conversation (a prompt cache holds all of it), for the whole script."""
+        try:
+            out, seconds = self._invoke(self._hotter(temperature), messages, "edit")
+        except _Fatal:
+            return None, {"form": "edits", "applied": False, "blocks": 0, "error": self.errors[-1][:300]}
+        text = reply_text(out) if out is not None else ""
+        edits: list[tuple[str, str]] = []
+        code, problem = None, "no reply" if out is None else ""
+        try:
+            edits = parse_edits(text) if out is not None and len(text) <= MAX_REPLY_CHARS else []
+            if edits:
+                code = apply_edits(base, edits)
+                problem = _syntax_error(code)
+        except EditError as e:
+            problem = str(e)
+        if out is not None and not edits and not problem:
+            whole = extract_code(text)
+            if whole and not _syntax_error(whole) and len(whole.splitlines()) >= WHOLE_SHARE * len(base.splitlines()):
+                self._record("edit", out, seconds, True)
+                return whole, {"form": "script", "applied": False, "blocks": 0, "error": "the reply was a whole script"}
+            problem = "the reply holds no edit block"
+        if out is not None:
+            self._record("edit", out, seconds, not problem, problem)
+        if not problem:
+            return code, {"form": "edits", "applied": True, "blocks": len(edits), "error": None}
+        ask = (f"Those edits cannot be used: {problem}. Reply instead with the whole new script (the base script with "
+               "the change applied) in one ```python block.")
+        convo = [*messages, _echo(out), HumanMessage(ask)] if out is not None else [*messages, HumanMessage(ask)]
+        return self.write_script(convo), {"form": "script", "applied": False, "blocks": len(edits),
+                                          "error": problem[:300]}
 
     def _hotter(self, temperature: float | None):
         model = self._now()

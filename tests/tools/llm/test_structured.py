@@ -169,3 +169,35 @@ def test_tokens_a_provider_served_from_its_prompt_cache_are_kept_and_charged_at_
     # 200k fresh input at $2, 800k cached at $0.5, 100k output at $8 (per million): 0.4 + 0.4 + 0.8
     assert ledger.dollars({model_name: (2.0, 8.0, 0.5)})[0] == pytest.approx(1.6)
     assert ledger.dollars({model_name: (2.0, 8.0)})[0] == pytest.approx(2.8)  # no cached rate: the input rate
+
+
+class LlamaServerLike(ScriptedChatModel):
+    """An OpenAI-compatible server that refuses json_schema and takes json_object with a schema, as
+    llama-cpp-python's does (it turns the schema into a grammar); it records the response_format it was sent."""
+
+    root_client: object = None
+    unsupported: set[str] = {"json_schema"}
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        self._calls.append({"method": "response_format", "trace": None, "prompt": kwargs.get("response_format")})
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+def test_a_server_s_json_mode_with_the_schema_keeps_the_prompt_s_prefix_and_is_remembered_for_every_schema():
+    from gome.state.records import HypothesisSet
+
+    hyp = {"hypotheses": [{"change": "standardize the features", "component": "features", "step_size": "minimal"}]}
+    model = LlamaServerLike(replies=[GOOD, hyp])
+    caller = LLMCaller(model, "diagnose")
+    ask = [HumanMessage("brief and rules\n\ndiagnose this run")]
+    assert caller.decide(Diagnosis, ask).outcome == "ran"
+    assert caller.decide(HypothesisSet, ask).hypotheses[0].step_size == "minimal"
+    [first_format, first, second_format, second] = model.calls
+    assert first_format["prompt"] == {"type": "json_object", "schema": Diagnosis.model_json_schema()}
+    assert second_format["prompt"]["schema"] == HypothesisSet.model_json_schema()
+    # No tools: the messages go as they are, the fields are told after them (a prefix cache still matches).
+    assert first["prompt"].startswith("brief and rules\n\ndiagnose this run\nReply with one JSON object with these")
+    assert "- outcome: one of bug, timeout, oom, ran" in first["prompt"]
+    assert "impact: a whole number from 1 to 5" in second["prompt"]
+    # json_schema was refused once; the second schema went straight to what worked for the first.
+    assert sum("json_schema" in e for e in caller.errors) == 1 and caller.usage["llm_failures"] == 1
