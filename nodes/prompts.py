@@ -276,14 +276,16 @@ implements and change only what the fix needs. Import only the installed package
 
 
 # -- edits (a small step's reply: see nodes/scripts.write_step) ----------------------------------------------------
-EDITS = """Reply with edit blocks, not the whole script. Each block replaces lines of the script above:
+EDITS = """Reply with edit blocks only, not the whole script: the script above stays as it is except where a block
+changes it. For example, this block adds an import after a line of that script:
 <<<<<<< SEARCH
-lines copied exactly from the script, enough of them to be unique
+{line}
 =======
-the lines that replace them
+{line}
+from sklearn.preprocessing import StandardScaler
 >>>>>>> REPLACE
-Use one block per place you change, in the order they appear; to add lines, SEARCH a line next to them and
-repeat it in the replacement."""
+SEARCH copies lines of the script above exactly (enough of them to be unique); REPLACE holds what replaces them.
+Write one block per place you change, in the order they appear, and nothing else."""
 
 
 # -- expand (tree search) ----------------------------------------------------------------------------------------

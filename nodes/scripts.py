@@ -8,7 +8,7 @@ import time
 from langgraph.runtime import Runtime
 
 from gome.nodes.prompts import CODE_CHARS, EDITS, WHOLE_SCRIPT, ask
-from gome.nodes.runtime import config_of, store_of
+from gome.nodes.runtime import config_of, folder_of, store_of
 from gome.state.graph_state import PendingScript
 from gome.tools.llm.structured import LLMCaller
 from gome.tools.run.folder import RunFolder
@@ -65,14 +65,32 @@ def sibling_note(runtime: Runtime | None, state: dict) -> str:
     return f"\n# Sibling traces are trying these; take a clearly different approach\n{lines}\n"
 
 
+EDIT_TRIES = 2  # failed edit requests after which a run asks for whole scripts, unless half of its edits applied
+
+
+def edits_pay(run: RunFolder) -> bool:
+    """Are edits worth asking for in this run? A failed edit request costs a call and then the whole script anyway:
+    the 1.5B model answered edit requests with whole scripts or prose, so a run stops asking once EDIT_TRIES of them
+    failed, unless at least half of all of them applied."""
+    asked = []
+    for folder in run.experiment_folders():
+        plan = folder.read("plan", {}) or {}
+        asked += [e for e in [plan.get("edit"), *(r.get("edit") for r in plan.get("repairs", []))]
+                  if isinstance(e, dict) and e.get("asked") == "edits"]
+    failed = sum(1 for e in asked if not e.get("applied"))
+    return failed < EDIT_TRIES or 2 * failed <= len(asked)
+
+
 def write_step(caller: LLMCaller, state: dict, request: str, base: str | None, *, small: bool,
                temperature: float | None = None) -> tuple[str | None, dict]:
     """The script of a step, and how it came (plan.json's `edit`). A small step (minimal or moderate, a repair, a
-    tree fix or improvement) answers with search/replace edits against `base` when the run allows edits and the
-    prompt shows all of `base`: the 1.5B model spent most of an update re-typing ~500 tokens of unchanged script.
-    Anything else asks for the whole script."""
-    if small and base and config_of(state).edits and len(base) <= CODE_CHARS:
-        code, edit = caller.write_edit(ask(state, f"{request}\n\n{EDITS}"), base, temperature=temperature)
+    tree fix or improvement) answers with search/replace edits against `base` when the run allows edits, they have
+    paid so far (edits_pay) and the prompt shows all of `base`: a model re-typed ~500 tokens of unchanged script to
+    change a few lines. Anything else asks for the whole script."""
+    if small and base and config_of(state).edits and len(base) <= CODE_CHARS and edits_pay(folder_of(state)):
+        example = EDITS.format(line=next((line for line in base.splitlines() if line.startswith(("import ", "from "))),
+                                         base.splitlines()[0]))
+        code, edit = caller.write_edit(ask(state, f"{request}\n\n{example}"), base, temperature=temperature)
         return code, {"asked": "edits", **edit}
     code = caller.write_script(ask(state, f"{request}\n\n{WHOLE_SCRIPT}"), temperature=temperature)
     return code, {"asked": "script", "form": "script"}

@@ -92,3 +92,18 @@ def test_a_rewrite_and_a_run_without_edits_ask_for_the_whole_script(trace_state,
         assert "<<<<<<< SEARCH" not in prompt and prompt.endswith("Reply with the whole script in one ```python block.")
         plan = json.loads((Path(trace_state["run_dir"]) / "experiments/0002/plan.json").read_text())
         assert plan["edit"] == {"asked": "script", "form": "script"}
+
+
+def test_a_run_whose_edits_did_not_apply_asks_for_whole_scripts(trace_state, make_runtime):
+    state = step_state(trace_state, "moderate")
+    failed = {"asked": "edits", "form": "script", "applied": False, "blocks": 0, "error": "no edit block"}
+    save_script(state["run_dir"], "0003", PLAIN_LOGREG, parent="0001", plan={"kind": "update", "edit": failed},
+                errors=[])
+    runtime, model, _ = make_runtime([SCALE_EDITS])
+    apply_momentum(state, runtime)  # one failure so far: edits are still asked
+    assert "<<<<<<< SEARCH" in model.calls[0]["prompt"]
+    save_script(state["run_dir"], "0004", PLAIN_LOGREG, parent="0001",
+                plan={"kind": "update", "repairs": [{"attempt": 1, "edit": failed}]}, errors=[])
+    runtime, model, _ = make_runtime([script(SCALED_LOGREG)])
+    apply_momentum(state, runtime)  # two failed and one applied: less than half applied
+    assert "<<<<<<< SEARCH" not in model.calls[0]["prompt"]

@@ -40,6 +40,7 @@ ECHO_CHARS = 4_000  # how much of a failed reply goes back to the model with the
 PARSE_ERRORS = (ValueError, ValidationError, RecursionError)  # deeply nested JSON raises RecursionError
 MAX_JSON_STARTS = 20  # opening braces tried before a reply counts as holding no JSON object
 CACHE_PREFIX = "cache_prefix_chars"  # a request's additional_kwargs: how many of its first characters every call shares
+REPLY_SHOWN = 600  # of an edit reply that could not be used, kept in plan.json to show why
 WHOLE_SHARE = 0.6  # a reply to an edit request that is a script this long (share of the base's lines) is the script
 
 
@@ -388,6 +389,8 @@ class LLMCaller:
             problem = str(e)
         if out is not None and not edits and not problem:
             whole = extract_code(text)
+            if whole and _syntax_error(whole):  # the prompt's words pasted after the script, as in write_script
+                whole = strip_echo(whole, message_text(messages))
             if whole and not _syntax_error(whole) and len(whole.splitlines()) >= WHOLE_SHARE * len(base.splitlines()):
                 self._record("edit", out, seconds, True)
                 return whole, {"form": "script", "applied": False, "blocks": 0, "error": "the reply was a whole script"}
@@ -400,7 +403,7 @@ class LLMCaller:
                "the change applied) in one ```python block.")
         convo = [*messages, _echo(out), HumanMessage(ask)] if out is not None else [*messages, HumanMessage(ask)]
         return self.write_script(convo), {"form": "script", "applied": False, "blocks": len(edits),
-                                          "error": problem[:300]}
+                                          "error": problem[:300], "reply": text[:REPLY_SHOWN]}
 
     def _hotter(self, temperature: float | None):
         model = self._now()

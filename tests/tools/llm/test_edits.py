@@ -113,3 +113,10 @@ def test_anthropic_gets_a_cache_breakpoint_after_the_shared_prefix_and_others_ge
     assert system == ask[0]
     assert human.content == [{"type": "text", "text": shared, "cache_control": {"type": "ephemeral"}},
                              {"type": "text", "text": "diagnose this"}]
+
+
+def test_a_whole_script_with_the_prompt_s_words_pasted_after_it_is_taken_as_write_script_takes_it():
+    echoed = f"```python\n{SCALED_LOGREG}The change: scale the features.\n```"  # a line of the prompt, not code
+    model = ScriptedChatModel(replies=[echoed])
+    code, edit = LLMCaller(model, "apply-momentum").write_edit(messages(), PLAIN_LOGREG)
+    assert code.startswith(SCALED_LOGREG) and "# The change: scale the features." in code and len(model.calls) == 1
