@@ -225,7 +225,7 @@ class TaskChallenges(BaseModel):
 class Hypothesis(BaseModel):
     change: str = Field(max_length=400, description="one focused, testable change to the script")
     component: Component = "model"
-    rationale: str = Field("", max_length=400)
+    rationale: str = Field("", max_length=400, description="one sentence: why it should help")
     step_size: StepSize = "moderate"
     impact: int = Field(3, ge=1, le=5)
     confidence: int = Field(3, ge=1, le=5)

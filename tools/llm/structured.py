@@ -41,7 +41,9 @@ PARSE_ERRORS = (ValueError, ValidationError, RecursionError)  # deeply nested JS
 MAX_JSON_STARTS = 20  # opening braces tried before a reply counts as holding no JSON object
 CACHE_PREFIX = "cache_prefix_chars"  # a request's additional_kwargs: how many of its first characters every call shares
 REPLY_SHOWN = 600  # of an edit reply that could not be used, kept in plan.json to show why
-WHOLE_SHARE = 0.6  # a reply to an edit request that is a script this long (share of the base's lines) is the script
+# A reply to an edit request is a whole script when it compiles and starts with the `# Approach:` line every script
+# must start with, or is this long (share of the base's lines); a shorter block is a fragment, not the script.
+WHOLE_SHARE = 0.6
 
 
 def _model_key(model) -> tuple:
@@ -391,7 +393,8 @@ class LLMCaller:
             whole = extract_code(text)
             if whole and _syntax_error(whole):  # the prompt's words pasted after the script, as in write_script
                 whole = strip_echo(whole, message_text(messages))
-            if whole and not _syntax_error(whole) and len(whole.splitlines()) >= WHOLE_SHARE * len(base.splitlines()):
+            if whole and not _syntax_error(whole) and (whole.lstrip().lower().startswith("# approach:") or
+                                                      len(whole.splitlines()) >= WHOLE_SHARE * len(base.splitlines())):
                 self._record("edit", out, seconds, True)
                 return whole, {"form": "script", "applied": False, "blocks": 0, "error": "the reply was a whole script"}
             problem = "the reply holds no edit block"
