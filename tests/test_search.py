@@ -119,7 +119,8 @@ def test_three_traces_share_momentum_while_they_run(breast_cancer, tmp_path):
     # trace asked last. Which trace asks comes after it.
     shared = os.path.commonprefix([c["prompt"] for c in model.calls])
     assert shared.endswith("keep models simple\n- correlated features (features): many size measurements move "
-                           "together\n- mild class imbalance (data): the target splits about 60/40\n\n")
+                           "together\n- mild class imbalance (data): the target splits about 60/40\n\n"
+                           "(This is trace ")
     assert all(f"(This is trace {c['trace']} of 3 parallel search traces.)" in c["prompt"] for c in model.calls)
 
 
