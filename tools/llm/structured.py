@@ -61,19 +61,18 @@ def field_guide(schema: type[BaseModel]) -> str:
         if "$ref" in prop:
             inner = defs[prop["$ref"].rsplit("/", 1)[1]]["properties"]
             return "{" + "; ".join(f"{k}: {kind(v)}" for k, v in inner.items()) + "}"
+        note = f" ({prop['description']})" if prop.get("description") else ""
         if "enum" in prop:
-            return "one of " + ", ".join(map(str, prop["enum"]))
+            return "one of " + ", ".join(map(str, prop["enum"])) + note
         if prop.get("type") == "array":
             return f"a list of {kind(prop.get('items', {}))}"
-        note = f" ({prop['description']})" if prop.get("description") else ""
         if prop.get("type") == "integer" and "minimum" in prop and "maximum" in prop:
             return f"a whole number from {prop['minimum']} to {prop['maximum']}{note}"
         return {"string": "text", "boolean": "true or false", "integer": "a whole number"}.get(
             prop.get("type", ""), prop.get("type", "a value")) + note
 
-    lines = [f"- {name}: {kind(prop)}" + (f" ({prop['description']})" if "$ref" not in prop and prop.get(
-        "description") and "enum" in prop else "") for name, prop in spec["properties"].items()]
-    return "Reply with one JSON object with these fields:\n" + "\n".join(lines)
+    return "Reply with one JSON object with these fields:\n" + "\n".join(
+        f"- {name}: {kind(prop)}" for name, prop in spec["properties"].items())
 
 
 def _supports_method(model) -> bool:
@@ -351,9 +350,7 @@ class LLMCaller:
                 temperature = None  # a model that refuses the hotter temperature gets its own setting again
                 continue
             text = reply_text(out)
-            code = extract_code(text) if len(text) <= MAX_REPLY_CHARS else None
-            if code and _syntax_error(code):  # the prompt's words pasted into the script are not code
-                code = strip_echo(code, prompt)
+            code = script_in(text, prompt)
             problem = ("no ```python block in the reply" if len(text) <= MAX_REPLY_CHARS else
                        f"the reply is {len(text)} characters long") if code is None else _syntax_error(code)
             if code and not problem and check is not None:
@@ -390,9 +387,7 @@ class LLMCaller:
         except EditError as e:
             problem = str(e)
         if out is not None and not edits and not problem:
-            whole = extract_code(text)
-            if whole and _syntax_error(whole):  # the prompt's words pasted after the script, as in write_script
-                whole = strip_echo(whole, message_text(messages))
+            whole = script_in(text, message_text(messages))
             if whole and not _syntax_error(whole) and (whole.lstrip().lower().startswith("# approach:") or
                                                       len(whole.splitlines()) >= WHOLE_SHARE * len(base.splitlines())):
                 self._record("edit", out, seconds, True)
@@ -420,6 +415,13 @@ class LLMCaller:
     def _now(self):
         """The model, its next call bounded by the time the run has left."""
         return self.model if self.deadline is None else within(self.model, self.deadline - time.time())
+
+
+def script_in(text: str, prompt: str) -> str | None:
+    """The script a reply holds (None: none, or the reply is too long to be one), with the prompt's own words that
+    a small model pastes into it commented out when they keep it from compiling."""
+    code = extract_code(text) if len(text) <= MAX_REPLY_CHARS else None
+    return strip_echo(code, prompt) if code and _syntax_error(code) else code
 
 
 def strip_echo(code: str, prompt: str) -> str:

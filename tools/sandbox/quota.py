@@ -65,13 +65,16 @@ def image_dir() -> Path:
     return path
 
 
-def _run(argv: list[str]) -> None:
+def _run(argv: list[str]) -> str:
+    """Run a tool; its stdout, or QuotaError with its complaint."""
     try:
-        out = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT_S)
+        out = subprocess.run(argv, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL,
+                             timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise QuotaError(f"{Path(argv[0]).name} did not finish in {TIMEOUT_S} s") from None
     if out.returncode != 0:
-        raise QuotaError(f"{Path(argv[0]).name} failed: {(out.stderr or out.stdout).decode(errors='replace')[-300:]}")
+        raise QuotaError(f"{Path(argv[0]).name} failed: {(out.stderr or out.stdout)[-300:]}")
+    return out.stdout.strip()
 
 
 def size_for(wanted: int, share: float = 0.5) -> int:
@@ -148,21 +151,14 @@ def _make_image(images: Path, size: int, inodes: int, uid: int | None) -> tuple[
         extended = f"root_owner={uid}:{uid},nodiscard" if uid is not None else "nodiscard"
         n = min(inodes, max(128, size // 8192))  # ext4 refuses more inodes than the size can hold
         _run([mkfs, "-q", "-F", "-N", str(n), "-m", "0", "-O", "^has_journal", "-E", extended, str(image)])
-        return image, _output([losetup, "--find", "--show", "--nooverlap", str(image)])
+        device = _run([losetup, "--find", "--show", "--nooverlap", str(image)])
+        if not device.startswith("/dev/loop"):
+            raise QuotaError(f"losetup named no loop device: {device[-300:]!r}")
+        return image, device
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             image.unlink()
         raise
-
-
-def _output(argv: list[str]) -> str:
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise QuotaError(f"{Path(argv[0]).name} did not finish in {TIMEOUT_S} s") from None
-    if out.returncode != 0 or not out.stdout.strip().startswith("/dev/loop"):
-        raise QuotaError(f"{Path(argv[0]).name} failed: {(out.stderr or out.stdout)[-300:]}")
-    return out.stdout.strip()
 
 
 def _release(image: Path, device: str | None) -> None:
