@@ -47,12 +47,26 @@ def choose(hypotheses: list[Hypothesis], failed: bool) -> Hypothesis:
     return max(pool or hypotheses, key=Hypothesis.utility)
 
 
-def fallback_gradient(failed: bool) -> Gradient:
-    h = (Hypothesis(change="Fix the error shown in the log so the script runs and writes valid outputs",
-                    component="training", step_size="minimal", impact=5, confidence=3, novelty=1, cost=1)
-         if failed else
-         Hypothesis(change="Improve the model: tune its main hyperparameters or try a stronger learner",
-                    component="model", step_size="moderate", impact=3, confidence=2, novelty=2, cost=2))
+FIX = Hypothesis(change="Fix the error shown in the log so the script runs and writes valid outputs",
+                 component="training", step_size="minimal", impact=5, confidence=3, novelty=1, cost=1)
+# When no proposal survives, the first of these that repeats no refuted change: distinct components, so a run
+# whose model tuning was refuted goes on to features rather than proposing the same tuning again.
+FALLBACKS = (
+    Hypothesis(change="Tune the model's main hyperparameters: more trees or iterations, a lower learning rate",
+               component="model", step_size="minimal", impact=3, confidence=3, novelty=2, cost=1),
+    Hypothesis(change="Engineer features: ratios, differences and products of the most informative numeric columns",
+               component="features", step_size="moderate", impact=3, confidence=2, novelty=3, cost=2),
+    Hypothesis(change="Switch the learner to gradient boosting (HistGradientBoosting) with early stopping",
+               component="model", step_size="moderate", impact=3, confidence=2, novelty=3, cost=2),
+    Hypothesis(change="Preprocess differently: impute with the median and one-hot encode every categorical column",
+               component="data", step_size="minimal", impact=2, confidence=2, novelty=2, cost=1),
+)
+
+
+def fallback_gradient(failed: bool, refuted: list[Experiment] = ()) -> Gradient:
+    """A fix while nothing works; otherwise the first stock idea that repeats no refuted change (the last one when
+    every one does: a step is never skipped)."""
+    h = FIX if failed else next((h for h in FALLBACKS if not dropped_why(h, refuted)), FALLBACKS[-1])
     return Gradient(hypothesis=h, source="fallback")
 
 
@@ -147,5 +161,5 @@ def compute_gradient(state: TraceState, runtime: Runtime[GomeContext] | None = N
         gradient = Gradient(hypothesis=chosen, alternatives=[h.change for h in kept if h is not chosen],
                             dropped=dropped)
     else:
-        gradient = fallback_gradient(failed).model_copy(update={"dropped": dropped})
+        gradient = fallback_gradient(failed, refuted).model_copy(update={"dropped": dropped})
     return {"gradient": gradient.model_dump(mode="json"), "usage": caller.usage}

@@ -1,8 +1,8 @@
 import pytest
 
-from gome.nodes.compute_gradient import choose, compute_gradient, dropped_why
+from gome.nodes.compute_gradient import FALLBACKS, choose, compute_gradient, dropped_why, fallback_gradient
 from gome.nodes.scripts import save_script
-from gome.state.records import Hypothesis
+from gome.state.records import Experiment, Gradient, Hypothesis
 from tests.fakes.scripts import BUGGY_DRAFT, diagnosis, hypotheses
 
 FAILED = {"id": "0001", "status": "error", "score": None, "submission_valid": False}
@@ -55,3 +55,17 @@ def test_garbage_reply_gives_a_fallback_fix(trace_state, make_runtime):
     state = {**trace_state, "last": FAILED, "diagnosis": None}
     g = compute_gradient(state, runtime)["gradient"]
     assert g["source"] == "fallback" and g["hypothesis"]["step_size"] == "minimal"
+
+
+def test_the_fallback_idea_is_not_one_the_run_refuted():
+    def refuted(h: Hypothesis) -> Experiment:
+        return Experiment(id="0002", trace=0, step=1, status="ok", gradient=Gradient(hypothesis=h), verdict="refuted")
+
+    assert fallback_gradient(False).hypothesis == FALLBACKS[0]
+    # the stock tuning idea, and the model's own wording of it, were refuted: the next stock idea, of another component
+    tuned = refuted(Hypothesis(change="Tune the model's main hyperparameters: more trees, a lower learning rate",
+                               component="model"))
+    g = fallback_gradient(False, [tuned])
+    assert g.hypothesis == FALLBACKS[1] and g.hypothesis.component == "features" and g.source == "fallback"
+    assert fallback_gradient(False, [refuted(h) for h in FALLBACKS]).hypothesis == FALLBACKS[-1]  # never no step
+    assert fallback_gradient(True, [tuned]).hypothesis.step_size == "minimal"  # nothing works: fix it
