@@ -1,6 +1,7 @@
 """Running gome with persistence in the run folder (or Postgres): start a run, resume a killed one.
 
-Checkpoints are written durably at every step boundary (durability "sync"), so a run killed at any point resumes
+Checkpoints are written at every step boundary before the next node starts (durability "sync"; SQLite in WAL mode,
+where a killed process loses none and a power cut at most the last few), so a run killed at any point resumes
 from its last finished node: `resume_gome(run_dir)` (the CLI's `gome resume`). Progress events go to the caller
 and to <run_dir>/events.jsonl.
 

@@ -149,7 +149,8 @@ def test_a_damaged_checkpoint_database_is_refused_and_nothing_is_run_again(kille
     run_dir = tmp_path / "run"
     shutil.copytree(killed_run, run_dir, symlinks=True)
     db = run_dir / "checkpoints.sqlite"
-    db.unlink()
+    for part in ("", "-wal", "-shm"):  # the database is the file and its write-ahead log: a replaced one has none
+        (run_dir / f"checkpoints.sqlite{part}").unlink(missing_ok=True)
     if damage == "empty":
         db.write_bytes(b"")
     elif damage == "garbage":

@@ -21,6 +21,7 @@ import atexit
 import concurrent.futures
 import contextlib
 import ctypes
+import functools
 import os
 import secrets
 import shutil
@@ -42,13 +43,15 @@ class QuotaError(RuntimeError):
     """The image could not be made or mounted."""
 
 
-def _which(tool: str) -> str | None:
-    return shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin:/usr/bin:/bin")
+@functools.lru_cache(maxsize=64)
+def _which(tool: str, path: str | None) -> str | None:
+    return shutil.which(tool, path=path) or shutil.which(tool, path="/usr/sbin:/sbin:/usr/bin:/bin")
 
 
 def tools() -> tuple[str, str, str, str] | None:
     """(mkfs.ext4, mount, umount, losetup) when all are installed."""
-    found = tuple(_which(t) for t in ("mkfs.ext4", "mount", "umount", "losetup"))
+    path = os.environ.get("PATH")  # looked up once per PATH: a run asks several times per script
+    found = tuple(_which(t, path) for t in ("mkfs.ext4", "mount", "umount", "losetup"))
     return found if all(found) else None  # type: ignore[return-value]
 
 
