@@ -49,25 +49,30 @@ def test_a_flood_fills_only_its_own_image_and_a_killed_runs_image_is_swept(tmp_p
     with quota.quota_mount(work, size=16 << 20, inodes=500):
         with pytest.raises(OSError):
             (work / "flood").write_bytes(b"x" * (32 << 20))
-        [used] = [i for i in (tmp_path / "images").glob("*.img") if quota._mount_points_of(device_of(i))]
+        [used] = [i for i in (tmp_path / "images").glob("*.img") if str(work) in quota._mount_points_of(device_of(i))]
     quota._spares.settle()
     assert not used.exists() and not os.path.ismount(work)  # the used image is deleted
-    [spare] = list((tmp_path / "images").glob("*.img"))  # the next run's, formatted and attached ahead
-    device = device_of(spare)
-    assert device and quota._mount_points_of(device) == []  # never mounted
+    [spare] = list((tmp_path / "images").glob("*.img"))  # the next run's, formatted, attached and mounted ahead
+    device, stage = device_of(spare), str(spare.with_suffix(".mnt"))
+    assert device and quota._mount_points_of(device) == [stage]  # only at its stage, in the private folder
     with quota.quota_mount(work, size=16 << 20, inodes=500):  # the next run gets that spare, empty
-        assert quota._mount_points_of(device) == [str(work)] and os.listdir(work) == []
+        assert quota._mount_points_of(device) == [stage, str(work)] and os.listdir(work) == []
+        options = next(line.split()[5] for line in open("/proc/self/mountinfo") if line.split()[4] == str(work))
+        assert {"nosuid", "nodev"} <= set(options.split(","))  # what the stage was mounted with
     quota._spares.settle()
-    assert not spare.exists() and not attached(spare)
-    quota._spares.close()  # at exit: the spare made ahead is detached and deleted
-    assert list((tmp_path / "images").glob("*.img")) == []
+    assert not spare.exists() and not attached(spare) and not os.path.exists(stage)
+    quota._spares.close()  # at exit: the spare made ahead is unmounted, detached and deleted
+    assert os.listdir(tmp_path / "images") == []
 
     # A gome killed mid-run: its image stays mounted. The next one detaches and deletes it.
     dead = subprocess.run(["true"]).args and 2 ** 22 - 7  # a pid no process has here
     image = tmp_path / "images" / f"{dead}-left.img"
     os.truncate(open(image, "wb").name, 16 << 20)
     subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
-    subprocess.run(["mount", "-o", "loop", str(image), str(work)], check=True)
-    assert os.path.ismount(work)
+    stage = image.with_suffix(".mnt")
+    stage.mkdir()
+    subprocess.run(["mount", "-o", "loop", str(image), str(stage)], check=True)
+    subprocess.run(["mount", "--bind", str(stage), str(work)], check=True)
+    assert os.path.ismount(work) and os.path.ismount(stage)
     quota.sweep(tmp_path / "images")
-    assert not os.path.ismount(work) and not image.exists()
+    assert not os.path.ismount(work) and not image.exists() and not stage.exists()
