@@ -1,9 +1,9 @@
 """Running gome with persistence in the run folder (or Postgres): start a run, resume a killed one.
 
 Checkpoints are written at every step boundary before the next node starts (durability "sync"; SQLite in WAL mode,
-where a killed process loses none and a power cut at most the last few), so a run killed at any point resumes
-from its last finished node: `resume_gome(run_dir)` (the CLI's `gome resume`). Progress events go to the caller
-and to <run_dir>/events.jsonl.
+where a killed process loses none and a power cut those the system had not yet written), so a run killed at any
+point resumes from its last finished node: `resume_gome(run_dir)` (the CLI's `gome resume`). Progress events go
+to the caller and to <run_dir>/events.jsonl.
 
 A run folder is held by one process at a time (a lock the kernel drops when the holder dies). A run that fails
 after it started always leaves run.json with a final status and crash.txt. Resume refuses a checkpoint

@@ -150,6 +150,11 @@ def _copy_dir(dir_fd: int, label: str, dst: Path, skip: tuple[str, ...]) -> None
             raise UnsafeFile(errno.EINVAL, f"{label}/{name} is not a regular file")
 
 
+def mount_point(mountinfo_line: str) -> str:
+    """The mount point of a /proc/self/mountinfo line, its escapes (\\040 for a space ...) decoded."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), mountinfo_line.split()[4])
+
+
 def mounts_below(path: str | Path) -> list[str]:
     """Mount points at or under `path` (deepest first), from /proc/self/mountinfo."""
     root = os.path.realpath(path)
@@ -157,7 +162,7 @@ def mounts_below(path: str | Path) -> list[str]:
     try:
         with open("/proc/self/mountinfo") as f:
             for line in f:
-                point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
+                point = mount_point(line)
                 if point == root or point.startswith(root.rstrip("/") + "/"):
                     found.append(point)
     except OSError:

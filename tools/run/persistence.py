@@ -42,8 +42,8 @@ def persistence(folder: RunFolder, db: str | None = None) -> Iterator[tuple[Any,
         for conn in (saver_conn, store_conn):
             # The saver keeps the database in WAL mode. There a commit need not wait for the disk (fsync) and still
             # survives the process being killed at any point, which is what resume is for; a power cut may lose
-            # the last few commits (the steps after them run again) but never corrupts the file. A step makes
-            # about ten commits: ten fsyncs were a tenth of gome's own time per step.
+            # what the system had not yet written (those steps run again) but never corrupts the file. A step
+            # makes about ten commits: ten fsyncs were a tenth of gome's own time per step.
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
         store = SqliteStore(store_conn)

@@ -21,6 +21,7 @@ import atexit
 import concurrent.futures
 import contextlib
 import ctypes
+import fcntl
 import functools
 import os
 import secrets
@@ -31,7 +32,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from gome.tools.files import mounts_below
+from gome.tools.files import mount_point, mounts_below
 
 MIN_BYTES = 8 << 20
 TIMEOUT_S = 120
@@ -107,28 +108,48 @@ def _dead(image: Path) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def _devices_lock(folder: Path) -> Iterator[None]:
+    """Held, by every gome using `folder`, while loop devices are looked up and attached or detached. Loop device
+    names are reused: without it, two gomes sweeping one dead image could each detach "/dev/loopN", the second
+    after a third gome had attached its own new image there."""
+    fd = os.open(folder / ".devices.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def sweep(folder: Path) -> None:
     """Detach and delete the images of gome processes that died (killed mid-run: their image stays mounted over
     a script folder until someone detaches it)."""
     found = tools()
     if not found:
         return
-    _, _, umount, losetup = found
-    for image in folder.glob("*.img"):
-        if not _dead(image):
-            continue
-        held = subprocess.run([losetup, "-j", str(image)], capture_output=True, text=True, check=False)
-        for line in held.stdout.splitlines():  # "/dev/loop3: []: (/var/lib/gome/quota/123-ab.img)"
-            device = line.split(":", 1)[0]
-            for point in _mount_points_of(device):
-                subprocess.run([umount, "-l", point], capture_output=True, check=False)
-            subprocess.run([losetup, "-d", device], capture_output=True, check=False)
-        again = subprocess.run([losetup, "-j", str(image)], capture_output=True, text=True, check=False)
-        if again.returncode == 0 and not again.stdout.strip():
-            with contextlib.suppress(OSError):
-                _stage(image).rmdir()
-            with contextlib.suppress(OSError):
-                image.unlink()
+    dead = [image for image in folder.glob("*.img") if _dead(image)]
+    if not dead:
+        return
+    with _devices_lock(folder):
+        for image in dead:
+            _sweep_one(image, *found[2:])
+
+
+def _sweep_one(image: Path, umount: str, losetup: str) -> None:
+    if not image.exists():  # another gome swept it first
+        return
+    held = subprocess.run([losetup, "-j", str(image)], capture_output=True, text=True, check=False)
+    for line in held.stdout.splitlines():  # "/dev/loop3: []: (/var/lib/gome/quota/123-ab.img)"
+        device = line.split(":", 1)[0]
+        for point in _mount_points_of(device):
+            subprocess.run([umount, "-l", point], capture_output=True, check=False)
+        subprocess.run([losetup, "-d", device], capture_output=True, check=False)
+    again = subprocess.run([losetup, "-j", str(image)], capture_output=True, text=True, check=False)
+    if again.returncode == 0 and not again.stdout.strip():
+        with contextlib.suppress(OSError):
+            _stage(image).rmdir()
+        with contextlib.suppress(OSError):
+            image.unlink()
 
 
 def _mount_points_of(device: str) -> list[str]:
@@ -138,7 +159,7 @@ def _mount_points_of(device: str) -> list[str]:
             fields = line.split()
             source = fields[fields.index("-") + 2] if "-" in fields else ""
             if source == device:
-                points.append(fields[4])
+                points.append(mount_point(line))
     return points
 
 
@@ -163,11 +184,12 @@ def _make_image(images: Path, size: int, inodes: int, uid: int | None) -> tuple[
         extended = f"root_owner={uid}:{uid},nodiscard" if uid is not None else "nodiscard"
         n = min(inodes, max(128, size // 8192))  # ext4 refuses more inodes than the size can hold
         _run([mkfs, "-q", "-F", "-N", str(n), "-m", "0", "-O", "^has_journal", "-E", extended, str(image)])
-        device = _run([losetup, "--find", "--show", "--nooverlap", str(image)])
-        if not device.startswith("/dev/loop"):
-            raise QuotaError(f"losetup named no loop device: {device[-300:]!r}")
-        _stage(image).mkdir(mode=0o700)
-        _mount(device, _stage(image))
+        with _devices_lock(images):  # attached and mounted before a sweep can look a device name up
+            device = _run([losetup, "--find", "--show", "--nooverlap", str(image)])
+            if not device.startswith("/dev/loop"):
+                raise QuotaError(f"losetup named no loop device: {device[-300:]!r}")
+            _stage(image).mkdir(mode=0o700)
+            _mount(device, _stage(image))
         with contextlib.suppress(OSError):
             (_stage(image) / "lost+found").rmdir()
         return image, device
@@ -186,9 +208,10 @@ def _release(image: Path, device: str | None) -> None:
         stage.rmdir()
     if device:
         losetup = tools()[3]  # type: ignore[index]
-        held = subprocess.run([losetup, "-j", str(image)], capture_output=True, text=True, check=False).stdout
-        if held.startswith(f"{device}:"):
-            subprocess.run([losetup, "-d", device], capture_output=True, check=False)
+        with _devices_lock(image.parent):
+            held = subprocess.run([losetup, "-j", str(image)], capture_output=True, text=True, check=False).stdout
+            if held.startswith(f"{device}:"):
+                subprocess.run([losetup, "-d", device], capture_output=True, check=False)
     with contextlib.suppress(FileNotFoundError):
         image.unlink()
 
@@ -235,7 +258,10 @@ class _Spares:
         return _make_image(images, size, inodes, uid)
 
     def discard(self, image: Path, device: str | None) -> None:
-        self.pool.submit(_release, image, device)
+        try:
+            self.pool.submit(_release, image, device)
+        except RuntimeError:  # the interpreter is exiting and the pool takes no more work: release it here
+            _release(image, device)
 
     def settle(self) -> None:
         """Wait until the background work queued so far is done (tests, and a clean exit)."""
