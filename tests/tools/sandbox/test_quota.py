@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import threading
 
 import pytest
 
@@ -76,3 +77,20 @@ def test_a_flood_fills_only_its_own_image_and_a_killed_runs_image_is_swept(tmp_p
     assert os.path.ismount(work) and os.path.ismount(stage)
     quota.sweep(tmp_path / "images")
     assert not os.path.ismount(work) and not image.exists() and not stage.exists()
+
+
+def test_a_sweep_waits_while_another_gome_attaches_a_loop_device(tmp_path, monkeypatch):
+    """Loop device names are reused: a sweep that looked a dead image's device up must not detach that name after
+    another gome attached its new image there. Sweeps and attaches take the images' folder lock in turn."""
+    needs_quota()
+    monkeypatch.setenv("GOME_QUOTA_DIR", str(tmp_path / "images"))
+    images = quota.image_dir()
+    dead = images / f"{2 ** 22 - 7}-left.img"  # a pid no process has here
+    dead.write_bytes(b"")
+    with quota._devices_lock(images):  # another gome, between `losetup --find` and its mount
+        sweeper = threading.Thread(target=quota.sweep, args=(images,))
+        sweeper.start()
+        sweeper.join(0.5)
+        assert sweeper.is_alive() and dead.exists()  # waiting, not sweeping
+    sweeper.join(10)
+    assert not sweeper.is_alive() and not dead.exists()
