@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from gome.nodes import memory
 from gome.nodes.prompts import APPLY_MOMENTUM, BLEND, CODE_CHARS, ENSEMBLE, STEP_MEANING, clip, time_note
 from gome.nodes.runtime import config_of, folder_of, llm, store_of, task_of
-from gome.nodes.scripts import announce, save_script, sibling_note, write_step
+from gome.nodes.scripts import announce, save_script, sibling_note, write_change, write_step
 from gome.nodes.template import baseline_template, blend_template
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
@@ -73,7 +73,7 @@ def apply_momentum(state: TraceState, runtime: Runtime[GomeContext] | None = Non
         or "- none yet",
         avoid="\n".join(f"- {f['hypothesis']}: {f['reason']}" for f in avoid[-4:]) or "- nothing yet")
     caller = llm(state, runtime, "apply-momentum")
-    code, edit = write_step(caller, state, prompt, base_code, small=h["step_size"] != "rewrite")
+    code, edit = write_change(caller, state, prompt, base_code, small=h["step_size"] != "rewrite")
     exp_id = experiment_id(state["trace"], state.get("step", 0), cfg.traces)
     plan = {"kind": "update", "gradient": gradient, "momentum": momentum,
             "avoid": [f["hypothesis"] for f in avoid[-4:]], "base": base_id, "edit": edit}

@@ -13,7 +13,7 @@ from langgraph.runtime import Runtime
 
 from gome.nodes.prompts import CODE_CHARS, EXPAND_DEBUG, EXPAND_DRAFT, EXPAND_IMPROVE, LOG_CHARS, clip, time_note
 from gome.nodes.runtime import config_of, folder_of, llm, task_of
-from gome.nodes.scripts import announce, save_script, sibling_note, write_step
+from gome.nodes.scripts import announce, save_script, sibling_note, write_change
 from gome.nodes.template import baseline_template
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
@@ -82,7 +82,7 @@ def expand(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> di
         prompt = EXPAND_IMPROVE.format(**common, code=clip(base, CODE_CHARS), metric=task["metric"],
                                        score=f"{node.score:.6g}")
     caller = llm(state, runtime, "expand")
-    code, edit = write_step(caller, state, prompt, base, small=intent != "draft")
+    code, edit = write_change(caller, state, prompt, base, small=intent != "draft")
     exp_id = experiment_id(trace, step, cfg.traces)
     pending = save_script(state["run_dir"], exp_id, code, parent=node.id if node else None,
                           plan={"kind": intent, "tree_policy": cfg.tree.policy, "edit": edit}, errors=caller.errors)

@@ -11,14 +11,13 @@ from langgraph.runtime import Runtime
 from gome.nodes.policy import over_budget
 from gome.nodes.prompts import CODE_CHARS, LOG_CHARS, REPAIR, clip, implements, time_note
 from gome.nodes.runtime import config_of, folder_of, llm, task_of
-from gome.nodes.scripts import approach_of, write_step
+from gome.nodes.scripts import HOT, approach_of, same_program, write_step
 from gome.nodes.template import baseline_template, blend_template
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
 from gome.tools.llm.usage import Ledger
 
 UNCHANGED = "it is the same script that failed: change what the error names"
-HOT = 0.8  # sampling temperature of a second or later repair
 PHASES = {"static": "the import check, before the script ran", "debug": "the first run, on a sample (GOME_DEBUG=1)",
           "full": "the full run", "candidates": "staging the blend's candidates"}
 
@@ -43,7 +42,7 @@ def repair(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> di
         temperature=HOT if attempt else None)  # a fresh sample helps a small model more than the same ask again
     # The same script back is judged as it failed, without asking again: in the eval the 1.5B model answered
     # "that is the same script" with the same script again, every time, at ~130 s a call.
-    if code is None or _same(code, failed):
+    if code is None or same_program(code, failed):
         why = UNCHANGED if code is not None else caller.errors[-1] if caller.errors else "no script in the reply"
         return {"last": _unrepaired(folder, last, why), "usage": caller.usage}
     return _repaired(folder, pending, attempt, error, code, caller.usage, edit)
@@ -56,7 +55,7 @@ def late_template(state: dict, task, failed: str) -> str | None:
     template = (blend_template(task, state["gradient"]["blend"]) if kind == "blend" else
                 baseline_template(task, config_of(state).repair.debug_rows, ensemble=True) if kind == "ensemble"
                 else None)
-    return None if template is None or _same(template, failed) else template
+    return None if template is None or same_program(template, failed) else template
 
 
 def _repaired(folder, pending: dict, attempt: int, error: str, code: str, usage: dict, edit: dict) -> dict:
@@ -73,7 +72,3 @@ def _unrepaired(folder, last: dict, why: str) -> dict:
     last = {**last, "repair_error": why}
     folder.write("result", last)
     return last
-
-
-def _same(a: str, b: str) -> bool:
-    return a.split() == b.split()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import time
 
@@ -94,3 +95,29 @@ def write_step(caller: LLMCaller, state: dict, request: str, base: str | None, *
         return code, {"asked": "edits", **edit}
     code = caller.write_script(ask(state, f"{request}\n\n{WHOLE_SCRIPT}"), temperature=temperature)
     return code, {"asked": "script", "form": "script"}
+
+
+HOT = 0.8  # sampling temperature of a second ask: a fresh sample helps a small model more than the same ask again
+UNCHANGED = ("Your reply was the base script itself (comments and layout aside): it changes nothing, so it cannot "
+             "score differently. Make the change asked above in the script.")
+
+
+def same_program(a: str, b: str) -> bool:
+    """The same code once comments and layout are set aside."""
+    try:
+        return ast.dump(ast.parse(a)) == ast.dump(ast.parse(b))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return a.split() == b.split()
+
+
+def write_change(caller: LLMCaller, state: dict, request: str, base: str | None, *, small: bool
+                 ) -> tuple[str | None, dict]:
+    """write_step for a step that must change `base` (an update, a tree fix or improvement). A reply that is `base`
+    again is asked once more, told so, at a higher temperature: in stop 21's eval the 1.5B model answered an update
+    with its base script verbatim, and a tree improvement with it plus two comments, steps that could only score
+    what their base scored."""
+    code, edit = write_step(caller, state, request, base, small=small)
+    if code is None or not base or not same_program(code, base):
+        return code, edit
+    again, edit = write_step(caller, state, f"{request}\n\n{UNCHANGED}", base, small=small, temperature=HOT)
+    return again or code, {**edit, "unchanged_first": True}

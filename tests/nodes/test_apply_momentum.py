@@ -107,3 +107,22 @@ def test_a_run_whose_edits_did_not_apply_asks_for_whole_scripts(trace_state, mak
     runtime, model, _ = make_runtime([script(SCALED_LOGREG)])
     apply_momentum(state, runtime)  # two failed and one applied: less than half applied
     assert "<<<<<<< SEARCH" not in model.calls[0]["prompt"]
+
+
+def test_a_step_that_answers_with_its_base_script_is_asked_once_more(trace_state, make_runtime):
+    from gome.nodes.scripts import UNCHANGED
+
+    commented = PLAIN_LOGREG.replace("import os\n", "import os  # the data folder\n") + "\n# Time limit\n"
+    runtime, model, _ = make_runtime([script(commented), script(SCALED_LOGREG)])
+    apply_momentum(step_state(trace_state, "rewrite"), runtime)
+    assert len(model.calls) == 2 and UNCHANGED not in model.calls[0]["prompt"]
+    again = model.calls[1]["prompt"]
+    assert UNCHANGED in again and "Change to make now: standardize features" in again
+    folder = Path(trace_state["run_dir"]) / "experiments/0002"
+    assert (folder / "main.py").read_text() == SCALED_LOGREG
+    assert json.loads((folder / "plan.json").read_text())["edit"] == {"asked": "script", "form": "script",
+                                                                      "unchanged_first": True}
+    # asked once more only: the same script twice is run as it is (it scores what its base scored)
+    runtime, model, _ = make_runtime([script(PLAIN_LOGREG), script(commented), script(SCALED_LOGREG)])
+    apply_momentum(step_state(trace_state, "rewrite"), runtime)
+    assert len(model.calls) == 2 and (folder / "main.py").read_text() == commented
