@@ -22,13 +22,10 @@ from gome.state.records import Experiment, TreeConfig
 from gome.tools.run.folder import experiment_id
 
 
-def pick(tree: Journal, cfg: TreeConfig, direction: str, rng: random.Random,
-         budget: int | None = None) -> tuple[str, Experiment | None]:
-    """(intent, node): draft while fewer than num_drafts roots exist (at most a third of the trace's step budget,
-    rounded up, so that a short run still improves); debug a buggy leaf with probability debug_prob; otherwise
-    improve the best working node (greedy) or the UCT choice."""
-    drafts = min(cfg.num_drafts, -(-budget // 3)) if budget else cfg.num_drafts
-    if len(tree.roots) < drafts:
+def pick(tree: Journal, cfg: TreeConfig, direction: str, rng: random.Random) -> tuple[str, Experiment | None]:
+    """(intent, node): draft while fewer than num_drafts roots exist; debug a buggy leaf with probability
+    debug_prob; otherwise improve the best working node (greedy) or the UCT choice."""
+    if len(tree.roots) < cfg.num_drafts:
         return "draft", None
     debuggable = [n for n in tree.buggy if not tree.children(n.id) and tree.debug_depth(n.id) < cfg.max_debug_depth]
     good = tree.good
@@ -59,7 +56,7 @@ def expand(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> di
     task = state["task"]
     rng = random.Random(f"{cfg.seed}-{trace}-{step}")
     tree = run.journal().of_trace(trace)
-    intent, node = pick(tree, cfg.tree, task["direction"], rng, state.get("budget"))
+    intent, node = pick(tree, cfg.tree, task["direction"], rng)
     common, base = {"time": time_note(state)}, None
     if intent == "draft":
         others = [run.experiment(n.id).read("plan", {}).get("approach") for n in tree.roots]

@@ -88,8 +88,7 @@ class TreeConfig(Settings):
     """AIDE-style search over the solution tree, by scalar harness score only."""
 
     policy: Literal["greedy", "uct"] = Field("greedy", description="improve the best node, or the UCT choice")
-    num_drafts: int = Field(3, ge=1, description="roots to draft before improving (at most a third of a trace's "
-                                                 "steps, rounded up)")
+    num_drafts: int = Field(3, ge=1, description="roots to draft before improving")
     debug_prob: float = Field(0.5, ge=0, le=1, description="chance to debug a buggy leaf when one can be")
     max_debug_depth: int = Field(3, ge=0, description="consecutive fixes tried on one failing line")
     uct_c: float = Field(1.0, ge=0, description="exploration weight of the UCT policy")
