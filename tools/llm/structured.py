@@ -15,6 +15,7 @@ is where small models break most. A small step is asked for as search/replace ed
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import re
@@ -51,10 +52,18 @@ def _model_key(model) -> tuple:
             str(getattr(model, "openai_api_base", None)))
 
 
+@functools.cache
+def json_schema_of(schema: type[BaseModel]) -> dict:
+    """The schema's JSON schema, built once per class (pydantic takes milliseconds to build it; a step asks for
+    it several times). Read it, never change it: it is shared."""
+    return schema.model_json_schema()
+
+
+@functools.cache
 def field_guide(schema: type[BaseModel]) -> str:
     """The fields a JSON reply must have, in a few lines: what a model sees of the schema when the server holds
     the schema itself (json_object constrains the reply but shows the model nothing)."""
-    spec = schema.model_json_schema()
+    spec = json_schema_of(schema)
     defs = spec.get("$defs", {})
 
     def kind(prop: dict) -> str:
@@ -292,7 +301,7 @@ class LLMCaller:
     def _json_object(self, schema: type[T], messages) -> T | None:
         """An OpenAI-compatible server's JSON mode with the schema (llama.cpp turns it into a grammar): the prompt
         stays as it is, the fields are told after it."""
-        runnable = self._now().bind(response_format={"type": "json_object", "schema": schema.model_json_schema()})
+        runnable = self._now().bind(response_format={"type": "json_object", "schema": json_schema_of(schema)})
         out, seconds = self._invoke(runnable, [*messages, HumanMessage(field_guide(schema))], "json_object")
         if out is None:
             return None
@@ -314,7 +323,7 @@ class LLMCaller:
     def _json_text(self, schema: type[T], messages) -> T | None:
         ask = HumanMessage(
             "Reply with one JSON object and nothing else. It must validate against this JSON schema:\n"
-            + json.dumps(schema.model_json_schema()))
+            + json.dumps(json_schema_of(schema)))
         convo = [*messages, ask]
         for attempt in ("json_text", "json_repair"):
             out, seconds = self._invoke(self._now(), convo, attempt)
