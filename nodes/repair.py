@@ -11,13 +11,14 @@ from langgraph.runtime import Runtime
 from gome.nodes.policy import over_budget
 from gome.nodes.prompts import CODE_CHARS, LOG_CHARS, REPAIR, clip, implements, time_note
 from gome.nodes.runtime import config_of, folder_of, llm, task_of
-from gome.nodes.scripts import HOT, approach_of, same_program, write_step
+from gome.nodes.scripts import approach_of, same_program, write_step
 from gome.nodes.template import baseline_template, blend_template
 from gome.state.context import GomeContext
 from gome.state.graph_state import TraceState
 from gome.tools.llm.usage import Ledger
 
 UNCHANGED = "it is the same script that failed: change what the error names"
+HOT = 0.8  # sampling temperature of a second or later repair
 PHASES = {"static": "the import check, before the script ran", "debug": "the first run, on a sample (GOME_DEBUG=1)",
           "full": "the full run", "candidates": "staging the blend's candidates"}
 

@@ -97,9 +97,6 @@ def write_step(caller: LLMCaller, state: dict, request: str, base: str | None, *
     return code, {"asked": "script", "form": "script"}
 
 
-HOT = 0.8  # sampling temperature of a second repair: a fresh sample helps a small model more than the same ask again
-
-
 def same_program(a: str, b: str) -> bool:
     """The same code once comments and layout are set aside."""
     try:
