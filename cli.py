@@ -15,6 +15,7 @@ from gome.tools.llm.models import ModelConfigError, check_model, make_chat_model
 from gome.tools.run.folder import MAX_CODE_BYTES, RunFolder, RunFolderError, is_disk_full, new_run_dir
 from gome.tools.sandbox import make_executor
 from gome.tools.sandbox.e2b import E2BUnavailable
+from gome.tools.sandbox.ray_executor import RayUnavailable
 from gome.tools.task.loading import TaskError, find_data_dir, load_task
 from gome.tools.task.metrics import ScoringError
 from gome.tools.task.submission import grade
@@ -150,8 +151,12 @@ def _run_parser(sub) -> None:
     t.add_argument("--id-column", help="the id column of test and the submission")
     t.add_argument("--target", action="append", dest="target_columns", help="target column (repeatable)")
     x = r.add_argument_group("sandbox")
-    x.add_argument("--executor", choices=["local", "e2b"], default="local",
-                   help="where scripts run: the local sandbox, or e2b cloud sandboxes (needs E2B_API_KEY)")
+    x.add_argument("--executor", choices=["local", "e2b", "ray"], default="local",
+                   help="where scripts run: the local sandbox, e2b cloud sandboxes (needs E2B_API_KEY), or a Ray "
+                        "cluster's nodes (each in its local sandbox)")
+    x.add_argument("--ray-address", help="the Ray cluster for --executor ray (default: $RAY_ADDRESS, else a local "
+                   "one)")
+    x.add_argument("--gpus", type=_positive, default=0, help="GPUs per script, from the Ray cluster")
     x.add_argument("--allow-network", action="store_true", help="let scripts reach the network")
     x.add_argument("--memory", type=_positive, help="GiB of memory per script (default: 80%% of RAM / traces)")
     o = r.add_argument_group("output")
@@ -196,6 +201,9 @@ def _suite_parsers(sub) -> None:
     e.add_argument("--reruns", type=_count(0), default=0, help="extra seeds per candidate in final selection")
     e.add_argument("--out", default="eval", help="folder of cells and results (run again to resume)")
     e.add_argument("--json", action="store_true", help="progress events as JSON lines")
+    e.add_argument("--ray", action="store_true", help="run the cells as Ray tasks spread over a cluster (--out and "
+                   "--suite on a filesystem every node sees)")
+    e.add_argument("--ray-address", help="the Ray cluster (default: $RAY_ADDRESS, else a local one)")
 
 
 def _names(text: str) -> list[str]:
@@ -255,8 +263,8 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
             raise ValueError(f"--max-dollars needs a price for {spec.model!r}: pass --price NAME=IN,OUT")
         if executor is None:
             executor = make_executor(args.executor, slots=config.traces, allow_network=args.allow_network,
-                                     memory_gib=args.memory)
-    except (E2BUnavailable, ModelConfigError, LocalModelError, ValueError) as e:
+                                     memory_gib=args.memory, ray_address=args.ray_address, gpus=args.gpus)
+    except (E2BUnavailable, RayUnavailable, ModelConfigError, LocalModelError, ValueError) as e:
         print(f"gome: {e}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -268,7 +276,7 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
     print(f"gome: {task.name} ({task.metric}, {task.direction}); mode {args.mode}, {args.traces} trace(s), "
           f"{args.steps} steps, {args.time:g} s budget", file=sys.stderr)
     RunFolder(run_dir).update_run_json(executor={"kind": args.executor, "allow_network": args.allow_network,
-                                       "memory": args.memory})
+                                       "memory": args.memory, "ray_address": args.ray_address, "gpus": args.gpus})
     return supervise(run_dir, args.json, lambda on_event: run_gome(
         args.task_dir, config, run_dir=run_dir, task_overrides=overrides, chat_model=chat_model,
         executor=executor, on_event=on_event, db=args.db))
@@ -333,8 +341,9 @@ def cmd_resume(args, chat_model=None, executor=None) -> int:
         chat_model = chat_model or make_chat_model(spec)
         executor = executor or make_executor(saved.get("kind", "local"), slots=config.traces,
                                              allow_network=saved.get("allow_network", False),
-                                             memory_gib=saved.get("memory"))
-    except (ModelConfigError, E2BUnavailable, LocalModelError) as e:
+                                             memory_gib=saved.get("memory"), ray_address=saved.get("ray_address"),
+                                             gpus=saved.get("gpus") or 0)
+    except (ModelConfigError, E2BUnavailable, RayUnavailable, LocalModelError, ValueError) as e:
         print(f"gome: {e}", file=sys.stderr)
         return EXIT_USAGE
     print(f"gome: resuming {run_dir}", file=sys.stderr)

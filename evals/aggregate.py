@@ -62,6 +62,11 @@ def markdown(results: list[dict]) -> str:
         lines.append(f"| {r['model']} | {r['task']} | {r['mode']} | {r['seed']} | {score} | {medal} | "
                      f"{'yes' if r['above_median'] else 'no'} | {r['normalized_score']:.3f} | {r['run_status']} | "
                      f"{_duration(r['wall_s'])} |")
+    failed = [r for r in results if r.get("error")]
+    if failed:  # a crashed run, or a cell lost on a Ray cluster: say why, not only that it has no score
+        lines += ["", "## Errors", ""] + [
+            f"- {r['model']} {r['task']} {r['mode']} seed {r['seed']}: {' '.join(str(r['error']).split())[:300]}"
+            for r in failed]
     return "\n".join(lines) + "\n"
 
 

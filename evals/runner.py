@@ -77,7 +77,9 @@ def score_curve(run_dir: Path, task_dir: Path, trivial: float, report: dict) -> 
     return curve
 
 
-def grade_cell(cell: Cell, folder: Path, task_dir: Path, wall_s: float, error: str | None) -> dict:
+def grade_cell(cell: Cell, folder: Path, task_dir: Path, wall_s: float, error: str | None, keep: bool = True) -> dict:
+    """The cell's record, graded from what its run made; kept as cell.json (a later eval skips the cell) unless
+    `keep` is false (a cell lost to the cluster: a later eval runs it again)."""
     runs = sorted(folder.glob("*/run.json"))
     run_dir = runs[-1].parent if runs else None
     submission = RunFolder(run_dir).best / "submission.csv" if run_dir else folder / "none.csv"
@@ -91,7 +93,8 @@ def grade_cell(cell: Cell, folder: Path, task_dir: Path, wall_s: float, error: s
               "steps": len(run.get("steps") or []), "tokens": usage.get("total_tokens"),
               "run_dir": str(run_dir) if run_dir else None,
               "curve": score_curve(run_dir, task_dir, meta["trivial_score"], report) if run_dir else []}
-    write_json(folder / "cell.json", result)
+    if keep:
+        write_json(folder / "cell.json", result)
     return result
 
 
@@ -141,11 +144,20 @@ def run_cell(cell: Cell, out: Path, task_dir: Path, config: RunConfig, *, chat_m
     return grade_cell(cell, folder, task_dir, wall, error)
 
 
+def _build(model: str, chat_models: dict[str, object] | None):
+    try:
+        return model_for(model, chat_models)
+    except (ModelConfigError, LocalModelError) as e:
+        raise ValueError(f"{model}: the runs cannot start: {e}") from None
+
+
 def run_eval(suite: Path, out: Path, *, tasks: list[str], modes: list[str], seeds: list[int], models: list[str],
              config: RunConfig, chat_models: dict[str, object] | None = None, executor=None,
-             on_event: Callable[[dict], None] | None = None, log: Callable[[str], None] = print) -> list[dict]:
+             on_event: Callable[[dict], None] | None = None, log: Callable[[str], None] = print,
+             ray: bool = False, ray_address: str | None = None) -> list[dict]:
     """Every cell of tasks x modes x seeds x models, then results.md / results.csv / plots in `out`. A model that
-    cannot be built, or a task that cannot load, stops the eval before any cell runs (ValueError)."""
+    cannot be built, or a task that cannot load, stops the eval before any cell runs (ValueError). ray: the cells
+    are Ray tasks on the cluster at `ray_address` (see gome.evals.ray_cells), each building its model there."""
     out.mkdir(parents=True, exist_ok=True)
     task_dirs = {t: suite / t for t in tasks}
     for d in task_dirs.values():
@@ -153,12 +165,20 @@ def run_eval(suite: Path, out: Path, *, tasks: list[str], modes: list[str], seed
         _suite_meta(d)
     write_json(out / "eval.json", {"suite": str(suite), "tasks": tasks, "modes": modes, "seeds": seeds,
                                    "models": models, "config": config.model_dump(mode="json")})
+    if ray:
+        from gome.evals.ray_cells import run_cells_on_ray
+
+        if chat_models:
+            raise ValueError("with Ray each node builds its chat model from the model's name: give a name "
+                             "(provider:name, local, or python:module:factory for your own), not an object")
+        for model in models:  # an API model is checked here; the local model's server starts on each node
+            if model != "local":
+                _build(model, None)
+        cells = [Cell(m, t, mode, s) for m in models for t in tasks for mode in modes for s in seeds]
+        return run_cells_on_ray(cells, out, task_dirs, config, address=ray_address, log=log)
     results = []
     for model in models:
-        try:
-            chat = model_for(model, chat_models)
-        except (ModelConfigError, LocalModelError) as e:
-            raise ValueError(f"{model}: the runs cannot start: {e}") from None
+        chat = _build(model, chat_models)
         for cell in (Cell(model, t, m, s) for t in tasks for m in modes for s in seeds):
             results.append(run_cell(cell, out, task_dirs[cell.task], config, chat_model=chat, executor=executor,
                                     on_event=on_event, log=log))
@@ -182,8 +202,9 @@ def main(args) -> int:
     try:
         with Progress(as_json=args.json) as progress:
             results = run_eval(suite, Path(args.out), tasks=tasks, modes=args.modes, seeds=args.seeds,
-                               models=args.models, config=config, on_event=progress, log=log)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:  # incl. model, sandbox and task errors
+                               models=args.models, config=config, on_event=progress, log=log, ray=args.ray,
+                               ray_address=args.ray_address)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:  # incl. model, sandbox, Ray and task errors
         print(f"gome: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

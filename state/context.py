@@ -28,8 +28,9 @@ class GomeContext:
                     "Qwen2.5-Coder-1.5B, or python:module:factory for one your code builds; default: $GOME_MODEL, "
                     "else the run config's")] = None
     base_url: Annotated[str | None, Field(description="an OpenAI-compatible server for `model`")] = None
-    sandbox: Annotated[Literal["local", "e2b"], Field(
-        description="where scripts run: local (bubblewrap, cgroups, quota where the host allows) or e2b")] = "local"
+    sandbox: Annotated[Literal["local", "e2b", "ray"], Field(
+        description="where scripts run: local (bubblewrap, cgroups, quota where the host allows), e2b, or ray (the "
+                    "nodes of the cluster at $RAY_ADDRESS, each in its local sandbox)")] = "local"
     allow_network: Annotated[bool, Field(description="let scripts reach the network")] = False
     config: Annotated[RunConfig | dict[str, Any], Field(
         description="RunConfig defaults for every run of this assistant (a run's input config overrides them)",

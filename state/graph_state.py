@@ -63,6 +63,7 @@ class RunSummary(TypedDict, total=False):
     left: list[str]  # files the script left in its folder
     phase: str  # where it ended: static (the import check), debug (the run on a sample) or full
     repair_error: str | None  # the repair that should have followed could not get a script
+    node: str  # the cluster node it ran on (Ray's node id); absent when it ran on gome's own host
 
 
 class BestRef(TypedDict):

@@ -22,3 +22,23 @@ def _fresh_method_cache():
     structured._working_method.clear()
     yield
     structured._working_method.clear()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real Ray cluster on this machine, shared by the Ray tests: a head and a second node of one CPU each
+    (so two one-CPU scripts at once must use both). Tests that kill a node add their own."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 1, "include_dashboard": False, "object_store_memory": 100 << 20})
+    cluster.add_node(num_cpus=1, object_store_memory=100 << 20)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False, logging_level="WARNING")
+    try:
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+

@@ -93,6 +93,8 @@ def run_and_score(executor: Executor, folder: ExperimentFolder, task: Task, limi
                          score_source=source, val_error=val_error, submission_valid=sub_error is None,
                          submission_error=sub_error, detail=result.detail, returncode=result.returncode,
                          left=result.artifacts[:50])
+    if result.node:
+        summary["node"] = result.node
     return summary, result
 
 

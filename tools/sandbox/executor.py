@@ -54,6 +54,7 @@ class RunResult:
     isolation: str = ""  # the isolation chain it ran under, e.g. "bwrap+cgroup-v1+uid+rlimits+quota"
     collected: list[str] = field(default_factory=list)  # files of Collect brought back
     refused: dict[str, str] = field(default_factory=dict)  # files of Collect the script left but gome refused
+    node: str = ""  # the cluster node it ran on (Ray's node id); empty when it ran here
 
     @property
     def ok(self) -> bool:

@@ -110,13 +110,15 @@ class LocalExecutor:
     memory budget, and (with `gpus`) its own CUDA_VISIBLE_DEVICES. A run waits for a free slot.
     disk_bytes, inodes: the script folder's quota (never more than half the free disk, shared by the slots).
     isolation: "auto" (strongest available), "none" (a process group only: tests and debugging), or an
-    Isolation from gome.tools.sandbox.isolation.probe(allowed=...) to pick links.
+    Isolation from gome.tools.sandbox.isolation.probe(allowed=...) to pick links. first_slot: the first slot's
+    number, for executors of several processes on one host that must not share a uid (Ray workers).
     """
 
     def __init__(self, python: str | None = None, *, slots: int = 1, isolation: str | Isolation = "auto",
                  memory_bytes: int | None = None, pids: int = 512, cpus: float | None = None,
                  allow_network: bool = False, tmp_bytes: int = 1 << 30, file_bytes: int = 8 << 30,
-                 disk_bytes: int = 16 << 30, inodes: int = 1_000_000, gpus: list[str] | None = None):
+                 disk_bytes: int = 16 << 30, inodes: int = 1_000_000, gpus: list[str] | None = None,
+                 first_slot: int = 0):
         self.python = python or sys.executable
         self.slots = max(1, slots)
         if isinstance(isolation, Isolation):
@@ -131,7 +133,7 @@ class LocalExecutor:
         self.pids, self.allow_network, self.tmp_bytes, self.file_bytes = pids, allow_network, tmp_bytes, file_bytes
         self.disk_bytes, self.inodes = disk_bytes, inodes
         self.gpus = gpus or []
-        self._free = list(range(self.slots))
+        self._free = list(range(first_slot, first_slot + self.slots))
         self._cond = threading.Condition()
         if self.iso.cgroup:
             cgroups.sweep(self.iso.cgroup)  # what gome processes killed mid-run left behind

@@ -1,0 +1,164 @@
+"""Scripts on a real Ray cluster (a head and a second node started on this machine, tests/conftest.py): a run's
+traces on both nodes, the hostile suite contained through Ray, a node killed under its script."""
+
+import json
+import os
+import threading
+import time
+
+import pytest
+import ray
+
+from gome.cli import main
+from gome.evals.hostile import DISK_QUOTA, INODE_QUOTA, SCRIPTS, _marked, check, leftovers
+from gome.tools.sandbox.executor import Collect, Limits
+from gome.tools.sandbox.isolation import SLOT_UID_BASE, probe
+from gome.tools.sandbox.ray_executor import NODE_UID_OFFSET, RayExecutor
+from tests.fakes.chat import KindChatModel
+from tests.fakes.scripts import diagnosis, generic_script, hypotheses
+
+ISO = probe()
+
+
+def alive_nodes() -> set[str]:
+    return {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+
+
+def fake_model(script=generic_script) -> KindChatModel:
+    return KindChatModel(by_kind={
+        "text": script, "Diagnosis": diagnosis("ran", True, "it ran and validated"),
+        "HypothesisSet": hypotheses(("Regularize less: the model underfits", "model", "minimal", 3))})
+
+
+def results(run_dir) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(run_dir.glob("experiments/*/result.json"))]
+
+
+def test_a_run_with_two_traces_runs_its_scripts_on_both_nodes(ray_cluster, breast_cancer, tmp_path, capsys):
+    code = main(["run", str(breast_cancer), "--executor", "ray", "--ray-address", ray_cluster.address,
+                 "--traces", "2", "--threads", "1", "--steps", "4", "--reruns", "0", "--out", str(tmp_path)],
+                chat_model=fake_model())
+    assert code == 0, capsys.readouterr().err
+    run_dir = next(tmp_path.glob("*/run.json")).parent
+    done = results(run_dir)
+    assert len(done) >= 4 and all(r["status"] == "ok" and r["score"] is not None for r in done)
+    assert {r["node"] for r in done} == alive_nodes()  # both nodes ran scripts, and only the cluster's nodes
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["executor"]["kind"] == "ray" and run["executor"]["ray_address"] == ray_cluster.address
+    assert (run_dir / "best" / "submission.csv").is_file()
+
+
+def test_a_script_sees_the_data_read_only_runs_as_a_node_slot_user_and_brings_back_only_what_was_asked(
+        ray_cluster, tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    data.mkdir()
+    out.mkdir()
+    (data / "train.csv").write_text("id,y\n1,2\n")
+    (tmp_path / "main.py").write_text(
+        "import os\nprint(os.getuid(), sorted(os.listdir(os.environ['GOME_DATA_DIR'])))\n"
+        "try:\n    open(os.path.join(os.environ['GOME_DATA_DIR'], 'train.csv'), 'a').write('x')\n"
+        "    print('BREACH')\nexcept OSError:\n    pass\n"
+        "open('submission.csv', 'w').write('id,y\\n1,2\\n')\nopen('extra.bin', 'wb').write(b'x' * 10)\n"
+        "open('val_predictions.csv', 'w').write('x' * 5000)\n")
+    ex = RayExecutor(cpus=1)
+    caps = {"submission.csv": 1000, "val_predictions.csv": 100}
+    res = ex.run(tmp_path / "main.py", tmp_path / "work", data, Limits(timeout_s=60, threads=1),
+                 collect=Collect(out, caps))
+    assert res.status == "ok", res.stderr
+    assert "BREACH" not in res.stdout and "['train.csv']" in res.stdout
+    if ISO.setpriv:
+        assert int(res.stdout.split()[0]) >= SLOT_UID_BASE + NODE_UID_OFFSET
+    assert res.collected == ["submission.csv"] and "val_predictions.csv" in res.refused
+    assert sorted(p.name for p in out.iterdir()) == ["submission.csv"] and res.node in alive_nodes()
+    assert "extra.bin" in res.artifacts
+    assert (data / "train.csv").read_text() == "id,y\n1,2\n"
+
+
+def test_a_request_no_node_can_meet_is_refused_before_anything_runs(ray_cluster):
+    with pytest.raises(ValueError, match="no live node"):
+        RayExecutor(gpus=1)
+
+
+@pytest.fixture(scope="module")
+def hostile_executor(ray_cluster):
+    if not ISO.full:
+        message = f"the full isolation chain is not available here: {'; '.join(ISO.missing)}"
+        if os.environ.get("GOME_REQUIRE_SANDBOX"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return RayExecutor(cpus=1, sandbox={"memory_bytes": 512 << 20, "pids": 128, "disk_bytes": DISK_QUOTA,
+                                        "inodes": INODE_QUOTA})
+
+
+@pytest.mark.parametrize("hostile", SCRIPTS, ids=[h.name for h in SCRIPTS])
+def test_hostile_script_is_contained_through_ray(hostile_executor, hostile, tmp_path):
+    verdict = check(hostile_executor, hostile, tmp_path)
+    assert verdict["contained"], verdict["problems"]
+    assert verdict["isolation"] == ISO.level
+
+
+def _wait_for(condition, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not condition():
+        time.sleep(0.1)
+
+
+def test_a_node_killed_under_its_script_is_a_recorded_error_and_leaves_nothing_running(ray_cluster, tmp_path):
+    node = ray_cluster.add_node(num_cpus=1, resources={"doomed": 1}, object_store_memory=100 << 20)
+    ray_cluster.wait_for_nodes()
+    data = tmp_path / "data"
+    data.mkdir()
+    (tmp_path / "main.py").write_text("import time\nprint('started', flush=True)\ntime.sleep(120)\n")
+    marker = os.urandom(8).hex()
+    ex, got = RayExecutor(cpus=1, resources={"doomed": 1}), {}
+    start = time.monotonic()
+    runner = threading.Thread(target=lambda: got.setdefault("res", ex.run(
+        tmp_path / "main.py", tmp_path / "work", data, Limits(timeout_s=110, threads=1),
+        env={"GOME_HOSTILE_MARKER": marker})))
+    runner.start()
+    _wait_for(lambda: bool(_marked(marker)))
+    ray_cluster.remove_node(node, allow_graceful=False)
+    runner.join(100)
+    res = got["res"]
+    assert res.status == "error" and "lost" in res.detail and time.monotonic() - start < 100
+    assert not leftovers(marker, settle_s=10)  # the sandbox died with its node's worker (--die-with-parent)
+
+
+def slow_script(prompt: str) -> str:
+    """generic_script, whose full run (not the run on a sample) takes 20 s: long enough to kill its node."""
+    return generic_script(prompt).replace(
+        "import os\n", "import os\nimport time\nif os.environ.get('GOME_DEBUG') == '0':\n    time.sleep(20)\n", 1)
+
+
+def test_a_run_goes_on_when_the_node_under_its_script_dies(ray_cluster, breast_cancer, tmp_path):
+    from gome.graph.run import run_gome
+    from gome.state.records import RunConfig
+
+    node = ray_cluster.add_node(num_cpus=1, resources={"doomed": 1}, object_store_memory=100 << 20)
+    ray_cluster.wait_for_nodes()
+
+    def full_run_started() -> bool:  # a sandboxed script of this test, past its run on a sample
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    env = f.read()
+            except OSError:
+                continue
+            if b"GOME_DEBUG=0" in env:
+                return True
+        return False
+
+    got = {}
+    runner = threading.Thread(target=lambda: got.setdefault("final", run_gome(
+        breast_cancer, RunConfig(steps=2, time_s=600, threads=1, select={"reruns": 0}), out=tmp_path,
+        chat_model=fake_model(slow_script), executor=RayExecutor(cpus=1, resources={"doomed": 1}))))
+    runner.start()
+    _wait_for(full_run_started)
+    ray_cluster.remove_node(node, allow_graceful=False)
+    ray_cluster.add_node(num_cpus=1, resources={"doomed": 1}, object_store_memory=100 << 20)  # where it goes on
+    runner.join(400)
+    final = got["final"]
+    done = results(next(tmp_path.glob("*/run.json")).parent)
+    lost = [r for r in done if "lost" in r.get("detail", "")]
+    assert len(lost) == 1 and lost[0]["status"] == "error"
+    assert final["status"] == "succeeded" and any(r["status"] == "ok" and r["score"] is not None for r in done)
