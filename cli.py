@@ -263,7 +263,8 @@ def cmd_run(args, chat_model=None, executor=None) -> int:
             raise ValueError(f"--max-dollars needs a price for {spec.model!r}: pass --price NAME=IN,OUT")
         if executor is None:
             executor = make_executor(args.executor, slots=config.traces, allow_network=args.allow_network,
-                                     memory_gib=args.memory, ray_address=args.ray_address, gpus=args.gpus)
+                                     memory_gib=args.memory, ray_address=args.ray_address, gpus=args.gpus,
+                                     cpus=config.threads if args.executor == "ray" else None)
     except (E2BUnavailable, RayUnavailable, ModelConfigError, LocalModelError, ValueError) as e:
         print(f"gome: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -342,7 +343,8 @@ def cmd_resume(args, chat_model=None, executor=None) -> int:
         executor = executor or make_executor(saved.get("kind", "local"), slots=config.traces,
                                              allow_network=saved.get("allow_network", False),
                                              memory_gib=saved.get("memory"), ray_address=saved.get("ray_address"),
-                                             gpus=saved.get("gpus") or 0)
+                                             gpus=saved.get("gpus") or 0,
+                                             cpus=config.threads if saved.get("kind") == "ray" else None)
     except (ModelConfigError, E2BUnavailable, RayUnavailable, LocalModelError, ValueError) as e:
         print(f"gome: {e}", file=sys.stderr)
         return EXIT_USAGE

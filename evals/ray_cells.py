@@ -9,6 +9,7 @@ the eval again retries it. Nothing is lost silently.
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -16,8 +17,11 @@ from pathlib import Path
 
 from gome.evals.aggregate import write_results
 from gome.tools.files import read_text, write_text
-from gome.tools.sandbox.ray_executor import connect
+from gome.tools.sandbox.ray_executor import CELL_UID_OFFSET, connect, node_root, node_slot, too_weak, weak_ok
 
+MAX_TRACES = 64  # RunConfig's bound: a cell's block of uids
+
+SHARED_CHECK_S = 120.0
 CELL_RETRIES = 1  # a cell whose node died is run again once (its run resumes) before it counts as lost
 
 
@@ -33,7 +37,9 @@ def check_shared(ray, out: Path, paths: list[Path]) -> None:
         sees = ray.remote(_sees)
         nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
         answers = ray.get([sees.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False))
-                           .remote(str(probe), token, [str(p) for p in paths]) for n in nodes])
+                           .remote(str(probe), token, [str(p) for p in paths]) for n in nodes], timeout=SHARED_CHECK_S)
+    except ray.exceptions.RayError as e:
+        raise ValueError(f"could not check that every Ray node sees {out}: {type(e).__name__}: {e}") from None
     finally:
         probe.unlink(missing_ok=True)
     blind = {node[:12]: missing for node, missing in zip(nodes, answers, strict=True) if missing}
@@ -43,23 +49,33 @@ def check_shared(ray, out: Path, paths: list[Path]) -> None:
 
 
 def _sees(probe: str, token: str, paths: list[str]) -> list[str]:
+    """What this node cannot see (paths), or cannot see and write (the eval folder)."""
     missing = [p for p in paths if not Path(p).exists()]
     try:
         if read_text(probe, 64) != token:
-            missing.append(str(Path(probe).parent))
+            raise OSError("another folder of the same name")
+        write_text(f"{probe}-{os.getpid()}", token)  # a read-only or root-squashed mount fails here
+        os.unlink(f"{probe}-{os.getpid()}")
     except OSError:
         missing.append(str(Path(probe).parent))
     return missing
 
 
-def _cell_task(cell, out: str, task_dir: str, config) -> dict:
-    """On a node: the cell, run (or resumed, or graded) as `gome eval` runs it, with its model built here."""
+def _cell_task(cell, out: str, task_dir: str, config, weak: bool) -> dict:
+    """On a node: the cell, run (or resumed, or graded) as `gome eval` runs it, with its model built here and its
+    scripts in this node's sandbox, under uids no other cell on the node has."""
     import ray
 
     from gome.evals.runner import model_for, run_cell
+    from gome.tools.sandbox.local import LocalExecutor
 
-    record = run_cell(cell, Path(out), Path(task_dir), config, chat_model=model_for(cell.model, None),
-                      log=lambda _: None)
+    with node_slot(node_root(), "cells") as slot:
+        executor = LocalExecutor(slots=config.traces, cpus=config.threads,
+                                 first_slot=CELL_UID_OFFSET + MAX_TRACES * slot)
+        if (why := too_weak(executor, weak)) is not None:
+            raise RuntimeError(why)
+        record = run_cell(cell, Path(out), Path(task_dir), config, chat_model=model_for(cell.model, None),
+                          executor=executor, log=lambda _: None)
     return {**record, "node": ray.get_runtime_context().get_node_id()}
 
 
@@ -76,7 +92,8 @@ def run_cells_on_ray(cells: list, out: Path, task_dirs: dict[str, Path], config,
     task = ray.remote(_cell_task).options(num_cpus=config.threads * config.traces, max_retries=CELL_RETRIES,
                                           retry_exceptions=False, scheduling_strategy="SPREAD")
     started = time.time()
-    refs = {task.remote(c, str(out), str(task_dirs[c.task]), config): c for c in cells}
+    refs = {task.remote(c, str(out), str(task_dirs[c.task]), config, weak_ok()): c
+            for c in cells}
     results: dict = {}
     pending = list(refs)
     while pending:

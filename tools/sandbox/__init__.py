@@ -11,15 +11,18 @@ Sandbox = Literal["local", "e2b", "ray"]
 
 
 def make_executor(sandbox: str = "local", *, slots: int = 1, allow_network: bool = False,
-                  memory_gib: float | None = None, ray_address: str | None = None, gpus: float = 0) -> Executor:
+                  memory_gib: float | None = None, ray_address: str | None = None, gpus: float = 0,
+                  cpus: float | None = None) -> Executor:
     """The local sandbox (one slot per parallel trace), e2b, or a Ray cluster (`ray_address`, default
-    $RAY_ADDRESS or a local one; `gpus` per script). Raises E2BUnavailable / RayUnavailable (a clear message)
-    when the backend cannot be used, ValueError for an unknown sandbox or a bad limit."""
+    $RAY_ADDRESS or a local one; `cpus` and `gpus` per script, default: the run's threads and none). Raises
+    E2BUnavailable / RayUnavailable (a clear message) when the backend cannot be used, ValueError for an unknown
+    sandbox or a bad limit."""
     memory = int(memory_gib * (1 << 30)) if memory_gib else None
     if sandbox == "ray":
-        from gome.tools.sandbox.ray_executor import RayExecutor
+        from gome.tools.sandbox.ray_executor import RayExecutor, weak_ok
 
-        return RayExecutor(ray_address, memory_bytes=memory, gpus=gpus, allow_network=allow_network)
+        return RayExecutor(ray_address, cpus=cpus, memory_bytes=memory, gpus=gpus, allow_network=allow_network,
+                           weak_sandbox=weak_ok())
     if gpus:
         raise ValueError("GPUs per script are requested from a Ray cluster: use --executor ray")
     if sandbox == "e2b":

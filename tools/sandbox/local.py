@@ -107,7 +107,8 @@ class LocalExecutor:
     """Runs `python script` with the strongest isolation the machine allows (see gome.tools.sandbox.isolation).
 
     slots: how many runs may go at once; each gets uid SLOT_UID_BASE + slot, 1/slots of the CPUs and of the
-    memory budget, and (with `gpus`) its own CUDA_VISIBLE_DEVICES. A run waits for a free slot.
+    memory budget, and (with `gpus`) its share of them as CUDA_VISIBLE_DEVICES: every slots-th GPU, or one GPU
+    shared round-robin when there are fewer GPUs than slots. A run waits for a free slot.
     disk_bytes, inodes: the script folder's quota (never more than half the free disk, shared by the slots).
     isolation: "auto" (strongest available), "none" (a process group only: tests and debugging), or an
     Isolation from gome.tools.sandbox.isolation.probe(allowed=...) to pick links. first_slot: the first slot's
@@ -133,6 +134,7 @@ class LocalExecutor:
         self.pids, self.allow_network, self.tmp_bytes, self.file_bytes = pids, allow_network, tmp_bytes, file_bytes
         self.disk_bytes, self.inodes = disk_bytes, inodes
         self.gpus = gpus or []
+        self.first_slot = first_slot
         self._free = list(range(first_slot, first_slot + self.slots))
         self._cond = threading.Condition()
         if self.iso.cgroup:
@@ -175,6 +177,12 @@ class LocalExecutor:
         finally:
             self._release(slot)
 
+    def _gpus_of(self, slot: int) -> list[str]:
+        i = slot - self.first_slot
+        if len(self.gpus) >= self.slots:
+            return self.gpus[i::self.slots]
+        return [self.gpus[i % len(self.gpus)]] if self.gpus else []
+
     def _space(self, workdir: Path, uid: int | None):
         """The script's folder: an image of its own size and inode count (quota), or the folder as it is."""
         if not self.iso.quota:
@@ -192,7 +200,7 @@ class LocalExecutor:
         if iso.setpriv:
             argv = [*setpriv_args(iso.setpriv, uid), *argv]
         if iso.bwrap:
-            gpus = [self.gpus[slot % len(self.gpus)]] if self.gpus else None
+            gpus = self._gpus_of(slot) or None
             argv = [*bwrap_args(iso.bwrap, workdir, data_dir, allow_network=self.allow_network,
                                 tmp_bytes=self.tmp_bytes, gpus=gpus, candidates=candidates, python=self.python),
                     *argv]
@@ -205,7 +213,7 @@ class LocalExecutor:
         if cgroup is not None:
             argv = [*join_cgroups_args(cgroup.procs_files()), *argv]
         if self.gpus:
-            inside["CUDA_VISIBLE_DEVICES"] = self.gpus[slot % len(self.gpus)]
+            inside["CUDA_VISIBLE_DEVICES"] = ",".join(self._gpus_of(slot))
         return argv, inside
 
     def _run(self, slot: int, script: Path, workdir: Path, data_dir: Path, limits: Limits, env: dict[str, str],

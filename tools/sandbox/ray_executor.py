@@ -15,8 +15,10 @@ import dataclasses
 import fcntl
 import hashlib
 import os
+import socket
 import stat
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -26,8 +28,10 @@ from gome.tools.sandbox.local import MAX_SCRIPT_BYTES
 
 NODE_SLOTS = 256  # concurrent scripts per node, each its own uid (isolation.SLOT_UID_BASE + NODE_UID_OFFSET + slot)
 NODE_UID_OFFSET = 1000  # apart from the uids of a local gome on the same host
+CELL_UID_OFFSET = 2000  # eval cells on a node: cell slot k's traces get uids from CELL_UID_OFFSET + 64 * k
 GRACE_S = 300.0  # beyond the script's own limit: scheduling, data transfer, the sandbox's start and clean-up
 POLL_S = 5.0  # how often a waiting driver checks that some live node can still run the script
+CANCEL_GRACE_S = 10.0  # for a cancelled task to stop by itself before its worker is killed
 NODE_WAIT_S = 60.0  # how long no live node may fit before the script is given up (a node may be restarting)
 MAX_DATA_BYTES = 64 << 30
 
@@ -42,14 +46,29 @@ def connect(address: str | None = None):
         import ray
     except ImportError:
         raise RayUnavailable("the ray executor needs Ray: pip install 'gome[ray]'") from None
-    if not ray.is_initialized():
-        try:
-            ray.init(address=address or os.environ.get("RAY_ADDRESS") or None, log_to_driver=False,
-                     logging_level="WARNING", configure_logging=False)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise RayUnavailable(f"cannot reach the Ray cluster at {address or os.environ.get('RAY_ADDRESS')}: "
-                                 f"{e}") from None
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if ray.is_initialized():
+        here = ray.get_runtime_context().gcs_address
+        if address not in (None, "auto", "local", here) and not address.startswith("ray://"):
+            raise RayUnavailable(f"this process is already connected to the Ray cluster at {here}, not {address}")
+        return ray
+    _reachable(address)
+    try:
+        ray.init(address=address, log_to_driver=False, logging_level="WARNING", configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise RayUnavailable(f"cannot reach the Ray cluster at {address}: {e}") from None
     return ray
+
+
+def _reachable(address: str | None, timeout_s: float = 10.0) -> None:
+    """A host:port that does not answer fails in seconds here; Ray itself retries for minutes."""
+    host, _, port = (address or "").rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise RayUnavailable(f"cannot reach the Ray cluster at {address}: {e.strerror or e}") from None
 
 
 def pack(folder: Path | None) -> list[tuple[str, bytes]]:
@@ -78,19 +97,30 @@ class RayExecutor:
     """Scripts as Ray tasks. cpus: CPUs per script (default: the run's threads); memory_bytes: memory per script
     (Ray's memory resource, and the script's cgroup limit on its node); gpus: GPUs per script (Ray assigns them
     and the sandbox sees only those); resources: custom Ray resources per script (e.g. {"accelerator_type:A100":
-    0.001}). sandbox: LocalExecutor settings on the nodes (pids, disk_bytes, ...)."""
+    0.001}). sandbox: LocalExecutor settings on the nodes (pids, disk_bytes, ...).
+
+    A script on a node must not reach the cluster: Ray's control plane has no authentication by default, and a
+    script that reached it could run code as root on every node. So a node runs a script only in a chain that
+    cuts it off the network (bubblewrap, no --allow-network), unless `weak_sandbox` accepts less (a cluster
+    with Ray's token authentication on, a trusted network; GOME_RAY_WEAK_SANDBOX=1 from the CLI)."""
 
     isolation = "ray"
 
     def __init__(self, address: str | None = None, *, cpus: float | None = None, memory_bytes: int | None = None,
                  gpus: float = 0, resources: dict[str, float] | None = None, allow_network: bool = False,
-                 sandbox: dict | None = None):
+                 sandbox: dict | None = None, weak_sandbox: bool = False):
         if (cpus is not None and cpus <= 0) or (memory_bytes is not None and memory_bytes <= 0) or gpus < 0:
             raise ValueError("Ray resources per script (CPUs, memory, GPUs) must be positive")
+        if allow_network and not weak_sandbox:
+            raise ValueError("--allow-network with --executor ray would let scripts reach the cluster's "
+                             "control plane; set GOME_RAY_WEAK_SANDBOX=1 if the cluster authenticates (Ray's "
+                             "token auth) or its network is trusted")
         self.ray = connect(address)
         self.cpus, self.memory_bytes, self.gpus, self.resources = cpus, memory_bytes, gpus, dict(resources or {})
         self.sandbox = {"allow_network": allow_network, "memory_bytes": memory_bytes, **(sandbox or {})}
+        self.weak_sandbox = weak_sandbox
         self._data: dict[str, tuple[tuple, str, object]] = {}  # folder -> (its listing, content key, ObjectRef)
+        self._data_lock = threading.Lock()  # traces start together: the data is packed and put once
         self._task = self.ray.remote(run_on_node)
         self._checked: set[str] = set()
         self.check(self.options(Limits(threads=1)))
@@ -111,6 +141,10 @@ class RayExecutor:
         """The public data's content key and object: put once per driver, while the folder is unchanged."""
         listing = tuple((str(f), s.st_size, s.st_mtime_ns) for f in sorted(folder.rglob("*"))
                         if (s := f.lstat()) and stat.S_ISREG(s.st_mode))
+        with self._data_lock:
+            return self._put(folder, listing)
+
+    def _put(self, folder: Path, listing: tuple) -> tuple[str, object]:
         cached = self._data.get(str(folder))
         if cached and cached[0] == listing:
             return cached[1], cached[2]
@@ -145,11 +179,17 @@ class RayExecutor:
         job = {"name": Path(script).name, "code": read_bytes(script, MAX_SCRIPT_BYTES), "data_key": key,
                "candidates": pack(candidates) if candidates is not None else None,
                "limits": dataclasses.asdict(limits), "env": dict(env or {}),
-               "caps": dict(collect.caps) if collect else {}, "sandbox": self.sandbox}
+               "caps": dict(collect.caps) if collect else {}, "sandbox": self.sandbox,
+               "weak_sandbox": self.weak_sandbox}
         ref = self._task.options(**opts).remote(job, [data])  # nested: fetched only if not cached
         try:
-            if lost := self._wait(ref, limits, _need(opts)):
-                ray.cancel(ref, force=True)
+            try:
+                lost = self._wait(ref, limits, _need(opts))
+            except BaseException:  # the driver is interrupted: its script must not run on unattended
+                self._cancel(ref)
+                raise
+            if lost:
+                self._cancel(ref)
                 return _lost(start, *lost)
             reply = ray.get(ref)
         except ray.exceptions.RayTaskError as e:  # gome's own code failed on the node: say where and why
@@ -166,6 +206,14 @@ class RayExecutor:
                 result.refused[name] = f"{name} came back over its cap or unasked"
         return result
 
+    def _cancel(self, ref) -> None:
+        """Stop the task: first as an interrupt, so that the node's sandbox kills the script and cleans its
+        folder; then its worker process, if it has not ended within CANCEL_GRACE_S."""
+        with contextlib.suppress(Exception):
+            self.ray.cancel(ref)
+            if not self.ray.wait([ref], timeout=CANCEL_GRACE_S)[0]:
+                self.ray.cancel(ref, force=True)
+
     def _wait(self, ref, limits: Limits, need: dict) -> tuple[str, str] | None:
         """Wait for the task; (status, why) when it must be given up: past its time, or no live node left that
         could run it for NODE_WAIT_S (its node died before it started, and no other fits)."""
@@ -173,7 +221,8 @@ class RayExecutor:
         while not self.ray.wait([ref], timeout=min(POLL_S, max(deadline - time.monotonic(), 0)))[0]:
             now = time.monotonic()
             if now >= deadline:
-                return "timeout", f"the Ray task did not end within {limits.timeout_s + GRACE_S:g} s"
+                return "timeout", (f"the Ray task did not end within {limits.timeout_s + GRACE_S:g} s (queued for a "
+                                   f"node, or running)")
             if self._fits(need):
                 unfit_since = None
             elif unfit_since is None:
@@ -200,10 +249,10 @@ _executors: dict[tuple, object] = {}  # per worker process: one LocalExecutor pe
 
 
 def node_root() -> Path:
-    """gome's folder on a node: root-owned, not a link (a script never runs as root, but check anyway)."""
+    """gome's folder on a node: root-owned, not a link, traversable but not listable by the scripts' uids."""
     root = Path(tempfile.gettempdir()) / f"gome-ray-{os.getuid()}"
     with contextlib.suppress(FileExistsError):
-        root.mkdir(mode=0o755)
+        root.mkdir(mode=0o711)
     info = root.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
         raise PermissionError(f"{root} is not a folder of gome's own (a link, another owner, or writable by others)")
@@ -232,11 +281,12 @@ def node_data(key: str, ref_box: list, root: Path) -> Path:
 
 
 @contextlib.contextmanager
-def node_slot(root: Path):
-    """A slot of this node no other worker holds (flock): its number gives the script its own uid."""
-    (root / "slots").mkdir(mode=0o755, exist_ok=True)
+def node_slot(root: Path, kind: str = "slots"):
+    """A slot of this node no other worker holds (flock): its number gives the script (or the cell) uids of its
+    own. The lock goes with the process, however it ends."""
+    (root / kind).mkdir(mode=0o700, exist_ok=True)
     for slot in range(NODE_SLOTS):
-        f = open(root / "slots" / str(slot), "w")
+        f = open(root / kind / str(slot), "w")
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -247,7 +297,48 @@ def node_slot(root: Path):
         finally:
             f.close()
         return
-    raise RuntimeError(f"more than {NODE_SLOTS} gome scripts at once on this node")
+    raise RuntimeError(f"more than {NODE_SLOTS} gome {kind} at once on this node")
+
+
+def sweep_runs(root: Path) -> None:
+    """Remove the run folders of workers that died (a node's worker killed mid-script leaves its folder)."""
+    for d in root.glob("run-*-*"):
+        pid = d.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                remove_tree(d)
+
+
+def _alive(pid: int) -> bool:
+    """A live process (a zombie is not: a killed worker's may wait long for a reaper, its node gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def too_weak(executor, weak_ok: bool) -> str | None:
+    """Why this node's sandbox may not run scripts of a Ray cluster (None: it may): it must cut them off the
+    network, or the cluster's unauthenticated control plane is theirs."""
+    if weak_ok or (executor.iso.bwrap and not executor.allow_network):
+        return None
+    return (f"this node's sandbox ({executor.isolation}) does not cut scripts off the network, so a script could "
+            f"reach the Ray cluster's control plane: install bubblewrap on the node (gome doctor says what is "
+            f"missing), or set GOME_RAY_WEAK_SANDBOX=1 if the cluster authenticates")
+
+
+def weak_ok() -> bool:
+    return os.environ.get("GOME_RAY_WEAK_SANDBOX") == "1"
+
+
+def node_share(ray, cpus: float) -> int:
+    """A script's memory when none was asked for: the node's memory in proportion to the CPUs it was given
+    (Ray places as many scripts on a node as its CPUs allow; each must not be allowed 80% of its memory)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    node = ray.get_runtime_context().get_node_id()
+    have = next((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["NodeID"] == node), 0) or os.cpu_count()
+    return int(total * 0.8 * min(1.0, cpus / max(have, 1)))
 
 
 def run_on_node(job: dict, data: list) -> dict:
@@ -257,26 +348,37 @@ def run_on_node(job: dict, data: list) -> dict:
     from gome.tools.sandbox.local import LocalExecutor
 
     root = node_root()
+    sweep_runs(root)
     data_dir = node_data(job["data_key"], data, root)
+    context = ray.get_runtime_context()
     gpus = [str(g) for g in ray.get_gpu_ids()]
-    with tempfile.TemporaryDirectory(prefix="run-", dir=root) as tmp, node_slot(root) as slot:
+    cpus = context.get_assigned_resources().get("CPU") or 1.0
+    settings = {**job["sandbox"], "cpus": cpus}
+    settings["memory_bytes"] = settings.get("memory_bytes") or node_share(ray, cpus)
+    with tempfile.TemporaryDirectory(prefix=f"run-{os.getpid()}-", dir=root, ignore_cleanup_errors=True) as tmp, \
+            node_slot(root) as slot:
+        key = (slot, tuple(gpus), repr(sorted(settings.items())))
+        if key not in _executors:
+            _executors[key] = LocalExecutor(slots=1, first_slot=NODE_UID_OFFSET + slot, gpus=gpus or None,
+                                            **settings)
+        executor = _executors[key]
+        if (why := too_weak(executor, job["weak_sandbox"])) is not None:
+            return {"result": dataclasses.asdict(RunResult(
+                status="error", returncode=None, runtime_s=0.0, stdout="", stderr=f"gome: {why}", detail=why,
+                isolation=executor.isolation, node=context.get_node_id())), "files": {}}
         tmp = Path(tmp)
-        os.chmod(tmp, 0o755)
+        os.chmod(tmp, 0o711)
         candidates = None
         if job["candidates"] is not None:
             candidates = tmp / "candidates"
             unpack(job["candidates"], candidates)
         write_bytes(tmp / job["name"], job["code"])
-        settings = {**job["sandbox"], "cpus": ray.get_runtime_context().get_assigned_resources().get("CPU")}
-        key = (slot, tuple(gpus), repr(sorted(settings.items())))
-        if key not in _executors:
-            _executors[key] = LocalExecutor(slots=1, first_slot=NODE_UID_OFFSET + slot, gpus=gpus or None,
-                                            **{k: v for k, v in settings.items() if v is not None})
         out = tmp / "out"
-        out.mkdir()
-        result = _executors[key].run(tmp / job["name"], tmp / "work", data_dir, Limits(**job["limits"]),
-                                     env=job["env"], collect=Collect(out, job["caps"]), candidates=candidates)
+        out.mkdir(mode=0o700)
+        result = executor.run(tmp / job["name"], tmp / "work", data_dir, Limits(**job["limits"]), env=job["env"],
+                              collect=Collect(out, job["caps"]), candidates=candidates)
         files = {name: read_bytes(out / name, job["caps"][name]) for name in result.collected}
-        remove_tree(tmp / "work")
-    result.node = ray.get_runtime_context().get_node_id()
+        with contextlib.suppress(OSError):  # a folder that will not go is swept later: the result stands
+            remove_tree(tmp / "work")
+    result.node = context.get_node_id()
     return {"result": dataclasses.asdict(result), "files": files}

@@ -123,3 +123,16 @@ def test_capped_buffer_keeps_head_and_tail():
         buf.feed(chunk)
     assert buf.total == 26
     assert buf.text().startswith("abcde") and buf.text().endswith("vwxyz")
+
+
+@pytest.mark.parametrize("gpus,slots,seen", [
+    (["0", "1"], 1, ["0,1"]),  # one slot (a Ray task given two GPUs): both
+    (["0", "1"], 2, ["0", "1"]),
+    (["0", "1", "2", "3"], 2, ["0,2", "1,3"]),  # each slot its share
+    (["0"], 2, ["0", "0"]),  # fewer GPUs than slots: shared round-robin
+])
+def test_each_slot_sees_its_share_of_the_gpus(gpus, slots, seen, tmp_path):
+    ex = LocalExecutor(isolation="none", slots=slots, gpus=gpus, first_slot=5)
+    got = [ex._command(5 + i, tmp_path / "main.py", tmp_path, tmp_path, Limits(), None)[1]["CUDA_VISIBLE_DEVICES"]
+           for i in range(slots)]
+    assert got == seen

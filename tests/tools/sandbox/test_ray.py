@@ -13,7 +13,7 @@ from gome.cli import main
 from gome.evals.hostile import DISK_QUOTA, INODE_QUOTA, SCRIPTS, _marked, check, leftovers
 from gome.tools.sandbox.executor import Collect, Limits
 from gome.tools.sandbox.isolation import SLOT_UID_BASE, probe
-from gome.tools.sandbox.ray_executor import NODE_UID_OFFSET, RayExecutor
+from gome.tools.sandbox.ray_executor import NODE_UID_OFFSET, RayExecutor, RayUnavailable, _reachable, connect, node_root
 from tests.fakes.chat import KindChatModel
 from tests.fakes.scripts import diagnosis, generic_script, hypotheses
 
@@ -77,6 +77,31 @@ def test_a_script_sees_the_data_read_only_runs_as_a_node_slot_user_and_brings_ba
 def test_a_request_no_node_can_meet_is_refused_before_anything_runs(ray_cluster):
     with pytest.raises(ValueError, match="no live node"):
         RayExecutor(gpus=1)
+    with pytest.raises(ValueError, match="no live node"):
+        RayExecutor(cpus=3)
+
+
+def test_a_node_whose_sandbox_leaves_the_network_open_refuses_scripts_unless_told(ray_cluster, tmp_path):
+    """A script that reached the network could reach Ray's unauthenticated control plane, and run code as root
+    on every node: a node without bubblewrap (here: isolation turned off) does not run it."""
+    (tmp_path / "main.py").write_text("print('ran')\n")
+    (tmp_path / "data").mkdir()
+    args = (tmp_path / "main.py", tmp_path / "work", tmp_path / "data", Limits(timeout_s=30, threads=1))
+    refused = RayExecutor(cpus=1, sandbox={"isolation": "none"}).run(*args)
+    assert refused.status == "error" and "control plane" in refused.detail and "ran" not in refused.stdout
+    accepted = RayExecutor(cpus=1, sandbox={"isolation": "none"}, weak_sandbox=True).run(*args)
+    assert accepted.ok and accepted.stdout.strip() == "ran"
+    with pytest.raises(ValueError, match="control plane"):
+        RayExecutor(cpus=1, allow_network=True)
+
+
+def test_an_unreachable_cluster_is_a_clear_error_in_seconds_and_another_cluster_is_refused(ray_cluster):
+    start = time.monotonic()
+    with pytest.raises(RayUnavailable, match="cannot reach the Ray cluster at 127.0.0.1:1"):
+        _reachable("127.0.0.1:1")
+    assert time.monotonic() - start < 15
+    with pytest.raises(RayUnavailable, match="already connected"):
+        connect("127.0.0.1:1")
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +147,11 @@ def test_a_node_killed_under_its_script_is_a_recorded_error_and_leaves_nothing_r
     res = got["res"]
     assert res.status == "error" and "lost" in res.detail and time.monotonic() - start < 100
     assert not leftovers(marker, settle_s=10)  # the sandbox died with its node's worker (--die-with-parent)
+    # The dead worker's folder (its script, its outputs) is swept by the next script on the machine.
+    assert RayExecutor(cpus=1).run(tmp_path / "main.py", tmp_path / "work", data, Limits(timeout_s=5, threads=1)
+                                   ).status == "timeout"
+    dead = [d for d in node_root().glob("run-*-*") if not os.path.exists(f"/proc/{d.name.split('-')[1]}")]
+    assert not dead
 
 
 def slow_script(prompt: str) -> str:
