@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gome.evals.aggregate import write_results
+from gome.evals.cells import grade_cell, model_for, run_cell
 from gome.tools.files import read_text, write_text
 from gome.tools.sandbox.ray_executor import CELL_UID_OFFSET, connect, node_root, node_slot, too_weak, weak_ok
 
@@ -66,7 +67,6 @@ def _cell_task(cell, out: str, task_dir: str, config, weak: bool) -> dict:
     scripts in this node's sandbox, under uids no other cell on the node has."""
     import ray
 
-    from gome.evals.runner import model_for, run_cell
     from gome.tools.sandbox.local import LocalExecutor
 
     with node_slot(node_root(), "cells") as slot:
@@ -84,8 +84,6 @@ def run_cells_on_ray(cells: list, out: Path, task_dirs: dict[str, Path], config,
     """Run the cells as Ray tasks, each asking for its traces' CPUs, each building its model on its node from the
     cell's model name (a chat model object holds clients and locks: it does not travel); write the results as
     cells end."""
-    from gome.evals.runner import grade_cell
-
     ray = connect(address)
     out, task_dirs = out.resolve(), {t: d.resolve() for t, d in task_dirs.items()}  # the same on every node
     check_shared(ray, out, sorted(task_dirs.values()))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import os
 import socket
@@ -332,6 +333,7 @@ def weak_ok() -> bool:
     return os.environ.get("GOME_RAY_WEAK_SANDBOX") == "1"
 
 
+@functools.cache  # per worker process, per CPU count: a node's size does not change under it
 def node_share(ray, cpus: float) -> int:
     """A script's memory when none was asked for: the node's memory in proportion to the CPUs it was given
     (Ray places as many scripts on a node as its CPUs allow; each must not be allowed 80% of its memory)."""
