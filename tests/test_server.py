@@ -138,7 +138,7 @@ def test_studio_gets_the_input_output_and_context_schemas(server):
     assert inputs["required"] == ["task_dir"] and "config" in inputs["properties"]
     assert schemas["output_schema"]["properties"].keys() >= {"run_dir", "status", "selected"}
     fields = context["properties"]
-    assert fields["sandbox"]["enum"] == ["local", "e2b"] and all("description" in f for f in fields.values())
+    assert fields["sandbox"]["enum"] == ["local", "e2b", "ray"] and all("description" in f for f in fields.values())
     run_config = context["$defs"]["RunConfig"]["properties"]
     assert run_config["mode"]["enum"] == ["gradient", "tree", "auto"] and run_config["steps"]["default"] == 8
     print(f"schema fields: input {len(inputs['properties'])}, context {len(fields)}, config {len(run_config)}")
