@@ -18,7 +18,16 @@ from pathlib import Path
 from gome.evals.aggregate import write_results
 from gome.evals.cells import grade_cell, model_for, run_cell
 from gome.tools.files import read_text, write_text
-from gome.tools.sandbox.ray_executor import CELL_UID_OFFSET, connect, node_root, node_slot, too_weak, weak_ok
+from gome.tools.sandbox.ray_executor import (
+    CELL_UID_OFFSET,
+    connect,
+    fits,
+    node_root,
+    node_share,
+    node_slot,
+    too_weak,
+    weak_ok,
+)
 
 MAX_TRACES = 64  # RunConfig's bound: a cell's block of uids
 
@@ -70,7 +79,8 @@ def _cell_task(cell, out: str, task_dir: str, config, weak: bool) -> dict:
     from gome.tools.sandbox.local import LocalExecutor
 
     with node_slot(node_root(), "cells") as slot:
-        executor = LocalExecutor(slots=config.traces, cpus=config.threads,
+        memory = node_share(ray, config.threads * config.traces) // config.traces  # the cell's share, per trace
+        executor = LocalExecutor(slots=config.traces, cpus=config.threads, memory_bytes=memory,
                                  first_slot=CELL_UID_OFFSET + MAX_TRACES * slot)
         if (why := too_weak(executor, weak)) is not None:
             raise RuntimeError(why)
@@ -86,6 +96,9 @@ def run_cells_on_ray(cells: list, out: Path, task_dirs: dict[str, Path], config,
     cells end."""
     ray = connect(address)
     out, task_dirs = out.resolve(), {t: d.resolve() for t, d in task_dirs.items()}  # the same on every node
+    if not fits(ray, {"CPU": config.threads * config.traces}):  # Ray would wait for such a node forever
+        raise ValueError(f"no live node of the Ray cluster has the {config.threads * config.traces} CPUs a cell asks "
+                         f"for (threads x traces)")
     check_shared(ray, out, sorted(task_dirs.values()))
     task = ray.remote(_cell_task).options(num_cpus=config.threads * config.traces, max_retries=CELL_RETRIES,
                                           retry_exceptions=False, scheduling_strategy="SPREAD")

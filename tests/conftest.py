@@ -32,8 +32,9 @@ def ray_cluster():
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "include_dashboard": False, "object_store_memory": 100 << 20})
-    cluster.add_node(num_cpus=1, object_store_memory=100 << 20)
+        "num_cpus": 1, "num_gpus": 0, "include_dashboard": False, "object_store_memory": 100 << 20,
+        "_system_config": {"health_check_period_ms": 500, "health_check_failure_threshold": 4}})
+    cluster.add_node(num_cpus=1, num_gpus=0, object_store_memory=100 << 20)
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, log_to_driver=False, logging_level="WARNING")
     try:

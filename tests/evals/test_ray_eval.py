@@ -13,6 +13,7 @@ from gome.evals.ray_cells import check_shared
 from gome.evals.runner import Cell, run_eval
 from gome.evals.suite.build import build_suite
 from gome.state.records import RunConfig
+from tests.drivers.ray_nodes import add_node, kill_node, live_nodes
 
 TASKS = ["penguin-mass", "credit-card"]
 CONFIG = RunConfig(steps=2, time_s=600, threads=1, select={"reruns": 0})  # one CPU per cell: one per node
@@ -34,7 +35,7 @@ def test_an_eval_of_four_cells_spreads_over_both_nodes_and_resumes(ray_cluster, 
                   log=logged.append, ray=True, ray_address=ray_cluster.address)
     results = run_eval(suite, out, **kwargs)
     assert len(results) == 4
-    assert {r["node"] for r in results} == {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+    assert {r["node"] for r in results} == live_nodes()
     for r in results:
         cell = json.loads((Cell(r["model"], r["task"], r["mode"], r["seed"]).folder(out) / "cell.json").read_text())
         assert cell["valid_submission"] and cell["run_status"] == "succeeded" and cell["steps"] >= 2
@@ -47,6 +48,14 @@ def test_an_eval_of_four_cells_spreads_over_both_nodes_and_resumes(ray_cluster, 
     assert [r["score"] for r in again] == [r["score"] for r in results]
     assert all(len(list(Cell(r["model"], r["task"], r["mode"], r["seed"]).folder(out).glob("*/run.json"))) == 1
                for r in again)
+
+
+def test_an_eval_whose_cells_no_node_can_hold_stops_before_any_cell_runs(ray_cluster, suite, tmp_path):
+    with pytest.raises(ValueError, match="no live node .* 4 CPUs"):
+        run_eval(suite, tmp_path / "eval", tasks=["penguin-mass"], modes=["gradient"], seeds=[0], models=[MODEL],
+                 config=CONFIG.model_copy(update={"threads": 2, "traces": 2}), log=lambda _: None, ray=True,
+                 ray_address=ray_cluster.address)
+    assert not list((tmp_path / "eval").glob("cells/*"))
 
 
 def test_a_folder_some_node_cannot_see_is_refused_by_name(ray_cluster, tmp_path):
@@ -96,8 +105,8 @@ def test_a_cell_whose_node_dies_is_retried_and_resumes_its_run(ray_cluster, suit
                        if n.all_processes["raylet"][0].process.pid in scripts), None)
         time.sleep(0.2)
     assert victim is not None, "no cell's script ran on a worker node"
-    ray_cluster.remove_node(victim, allow_graceful=False)
-    ray_cluster.add_node(num_cpus=1, object_store_memory=100 << 20)  # the cluster keeps two nodes
+    kill_node(ray_cluster, victim)
+    add_node(ray_cluster)  # the cluster keeps two nodes
     runner.join(600)
     results = got["results"]
     assert [r["run_status"] for r in results] == ["succeeded", "succeeded"]

@@ -36,7 +36,7 @@ from gome.tools.sandbox.isolation import (
     sandbox_paths,
     setpriv_args,
 )
-from gome.tools.sandbox.quota import quota_mount, size_for
+from gome.tools.sandbox.quota import quota_mount
 
 log = logging.getLogger("gome")
 
@@ -187,8 +187,7 @@ class LocalExecutor:
         """The script's folder: an image of its own size and inode count (quota), or the folder as it is."""
         if not self.iso.quota:
             return contextlib.nullcontext()
-        size = size_for(self.disk_bytes, share=0.5 / self.slots)
-        return quota_mount(workdir, size=size, inodes=self.inodes, uid=uid)
+        return quota_mount(workdir, size=self.disk_bytes, share=0.5 / self.slots, inodes=self.inodes, uid=uid)
 
     def _command(self, slot: int, script: Path, workdir: Path, data_dir: Path, limits: Limits,
                  cgroup: RunCgroup | None, candidates: Path | None = None) -> tuple[list[str], dict[str, str]]:
@@ -273,7 +272,9 @@ def _wait(proc: subprocess.Popen, timeout_s: float) -> bool:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         deadline = time.monotonic() + timeout_s
-        while not poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
+        # In slices of a second: an interrupt (Ctrl-C, a Ray task cancelled) is seen between them, and the
+        # caller's finally kills the script.
+        while not poller.poll(min(max(0.0, deadline - time.monotonic()), 1.0) * 1000):
             if time.monotonic() >= deadline:
                 return False
         return True

@@ -168,11 +168,15 @@ def _stage(image: Path) -> Path:
     return image.with_suffix(".mnt")
 
 
-def _make_image(images: Path, size: int, inodes: int, uid: int | None) -> tuple[Path, str]:
-    """A formatted ext4 image of `size` bytes and at most `inodes` files, root owned by `uid`, attached to a free
-    loop device and mounted at its stage (mounting ext4 takes milliseconds; a bind of the mounted image, one
-    cheap system call, is what the run's launch pays): (image, device)."""
+def _make_image(images: Path, size: int, inodes: int, uid: int | None, share: float | None = None
+                ) -> tuple[Path, str]:
+    """A formatted ext4 image of `size` bytes (with `share`: size_for(size, share)) and at most `inodes` files,
+    root owned by `uid`, attached to a free loop device and mounted at its stage (mounting ext4 takes
+    milliseconds; a bind of the mounted image, one cheap system call, is what the run's launch pays):
+    (image, device)."""
     mkfs, _, _, losetup = tools()  # type: ignore[misc]
+    if share is not None:
+        size = size_for(size, share)
     image = images / f"{os.getpid()}-{secrets.token_hex(6)}.img"
     fd = os.open(image, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
@@ -242,20 +246,24 @@ class _Spares:
         self.ready: dict[tuple, concurrent.futures.Future] = {}
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gome-quota")
 
-    def take(self, images: Path, size: int, inodes: int, uid: int | None) -> tuple[Path, str]:
-        key = (str(images), size, inodes, uid)
+    def take(self, images: Path, size: int, inodes: int, uid: int | None, share: float | None = None
+             ) -> tuple[Path, str]:
+        """The spare of this shape (made ahead), else one made now; and the next run's spare is started. The shape
+        is what was asked (a wanted size and its share), not the size it came to: free space and the images it
+        reckons with change from run to run, and a key on the exact size would never find its spare."""
+        key = (str(images), size, inodes, uid, share)
         with self.lock:
             spare = self.ready.pop(key, None)
             for other in [k for k in self.ready if k[0] == key[0] and k[3] == uid]:  # a shape no longer asked for
                 self.ready.pop(other).add_done_callback(lambda f: f.exception() or self.discard(*f.result()))
-            self.ready[key] = self.pool.submit(_make_image, images, size, inodes, uid)  # the next run's
+            self.ready[key] = self.pool.submit(_make_image, images, size, inodes, uid, share)  # the next run's
         if spare is not None:
             with contextlib.suppress(Exception):  # a spare that failed or was swept: make one now
                 image, device = spare.result(timeout=TIMEOUT_S)
                 if image.is_file() and _attached(device, image) and os.path.ismount(_stage(image)):
                     return image, device
                 self.discard(image, device)
-        return _make_image(images, size, inodes, uid)
+        return _make_image(images, size, inodes, uid, share)
 
     def discard(self, image: Path, device: str | None) -> None:
         try:
@@ -292,16 +300,18 @@ atexit.register(_spares.close)
 
 
 @contextlib.contextmanager
-def quota_mount(folder: Path, *, size: int, inodes: int, uid: int | None = None) -> Iterator[Path]:
+def quota_mount(folder: Path, *, size: int, inodes: int, uid: int | None = None,
+                share: float | None = None) -> Iterator[Path]:
     """Mount a fresh ext4 image of `size` bytes and at most `inodes` files over `folder` (owned by `uid`) for
     the duration of the block. The image lives in image_dir(), where the script cannot reach it; it was never
-    mounted before (a script's files never reach another run)."""
+    mounted before (a script's files never reach another run). share: `size` is what is wanted, and the image
+    gets size_for(size, share), reckoned when it is made (ahead, in the background, for the next run)."""
     found = tools()
     if not found:
         raise QuotaError("mkfs.ext4, mount, umount and losetup are needed for a disk quota")
     images = image_dir()
     sweep(images)
-    image, device = _spares.take(images, size, inodes, uid)
+    image, device = _spares.take(images, size, inodes, uid, share)
     bound = False
     try:
         _bind(_stage(image), folder)

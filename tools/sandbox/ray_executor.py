@@ -135,8 +135,7 @@ class RayExecutor:
         self._checked.add(key)
 
     def _fits(self, need: dict) -> bool:
-        nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive")]
-        return any(all(have.get(k, 0) >= v for k, v in need.items()) for have in nodes)
+        return fits(self.ray, need)
 
     def _data_ref(self, folder: Path) -> tuple[str, object]:
         """The public data's content key and object: put once per driver, while the folder is unchanged."""
@@ -335,12 +334,19 @@ def weak_ok() -> bool:
 
 @functools.cache  # per worker process, per CPU count: a node's size does not change under it
 def node_share(ray, cpus: float) -> int:
-    """A script's memory when none was asked for: the node's memory in proportion to the CPUs it was given
-    (Ray places as many scripts on a node as its CPUs allow; each must not be allowed 80% of its memory)."""
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    """A script's memory when none was asked for: the node's memory for tasks (Ray's own reckoning, which
+    respects a container's limit) in proportion to the CPUs it was given (Ray places as many scripts on a node
+    as its CPUs allow; each must not be allowed all of its memory)."""
     node = ray.get_runtime_context().get_node_id()
-    have = next((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["NodeID"] == node), 0) or os.cpu_count()
-    return int(total * 0.8 * min(1.0, cpus / max(have, 1)))
+    have = next((n["Resources"] for n in ray.nodes() if n["NodeID"] == node), {})
+    memory = have.get("memory") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.7
+    return int(memory * min(1.0, cpus / max(have.get("CPU") or os.cpu_count() or 1, 1)))
+
+
+def fits(ray, need: dict[str, float]) -> bool:
+    """Has some live node of the cluster what `need` asks for?"""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    return any(all(have.get(k, 0) >= v for k, v in need.items()) for have in nodes)
 
 
 def run_on_node(job: dict, data: list) -> dict:

@@ -7,21 +7,17 @@ import threading
 import time
 
 import pytest
-import ray
 
 from gome.cli import main
 from gome.evals.hostile import DISK_QUOTA, INODE_QUOTA, SCRIPTS, _marked, check, leftovers
 from gome.tools.sandbox.executor import Collect, Limits
 from gome.tools.sandbox.isolation import SLOT_UID_BASE, probe
 from gome.tools.sandbox.ray_executor import NODE_UID_OFFSET, RayExecutor, RayUnavailable, _reachable, connect, node_root
+from tests.drivers.ray_nodes import add_node, kill_node, live_nodes
 from tests.fakes.chat import KindChatModel
 from tests.fakes.scripts import diagnosis, generic_script, hypotheses
 
 ISO = probe()
-
-
-def alive_nodes() -> set[str]:
-    return {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
 
 
 def fake_model(script=generic_script) -> KindChatModel:
@@ -42,7 +38,7 @@ def test_a_run_with_two_traces_runs_its_scripts_on_both_nodes(ray_cluster, breas
     run_dir = next(tmp_path.glob("*/run.json")).parent
     done = results(run_dir)
     assert len(done) >= 4 and all(r["status"] == "ok" and r["score"] is not None for r in done)
-    assert {r["node"] for r in done} == alive_nodes()  # both nodes ran scripts, and only the cluster's nodes
+    assert {r["node"] for r in done} == live_nodes()  # both nodes ran scripts, and only the cluster's nodes
     run = json.loads((run_dir / "run.json").read_text())
     assert run["executor"]["kind"] == "ray" and run["executor"]["ray_address"] == ray_cluster.address
     assert (run_dir / "best" / "submission.csv").is_file()
@@ -69,7 +65,7 @@ def test_a_script_sees_the_data_read_only_runs_as_a_node_slot_user_and_brings_ba
     if ISO.setpriv:
         assert int(res.stdout.split()[0]) >= SLOT_UID_BASE + NODE_UID_OFFSET
     assert res.collected == ["submission.csv"] and "val_predictions.csv" in res.refused
-    assert sorted(p.name for p in out.iterdir()) == ["submission.csv"] and res.node in alive_nodes()
+    assert sorted(p.name for p in out.iterdir()) == ["submission.csv"] and res.node in live_nodes()
     assert "extra.bin" in res.artifacts
     assert (data / "train.csv").read_text() == "id,y\n1,2\n"
 
@@ -129,8 +125,7 @@ def _wait_for(condition, timeout_s: float = 120) -> None:
 
 
 def test_a_node_killed_under_its_script_is_a_recorded_error_and_leaves_nothing_running(ray_cluster, tmp_path):
-    node = ray_cluster.add_node(num_cpus=1, resources={"doomed": 1}, object_store_memory=100 << 20)
-    ray_cluster.wait_for_nodes()
+    node = add_node(ray_cluster, doomed=1)
     data = tmp_path / "data"
     data.mkdir()
     (tmp_path / "main.py").write_text("import time\nprint('started', flush=True)\ntime.sleep(120)\n")
@@ -142,7 +137,7 @@ def test_a_node_killed_under_its_script_is_a_recorded_error_and_leaves_nothing_r
         env={"GOME_HOSTILE_MARKER": marker})))
     runner.start()
     _wait_for(lambda: bool(_marked(marker)))
-    ray_cluster.remove_node(node, allow_graceful=False)
+    kill_node(ray_cluster, node)
     runner.join(100)
     res = got["res"]
     assert res.status == "error" and "lost" in res.detail and time.monotonic() - start < 100
@@ -164,8 +159,7 @@ def test_a_run_goes_on_when_the_node_under_its_script_dies(ray_cluster, breast_c
     from gome.graph.run import run_gome
     from gome.state.records import RunConfig
 
-    node = ray_cluster.add_node(num_cpus=1, resources={"doomed": 1}, object_store_memory=100 << 20)
-    ray_cluster.wait_for_nodes()
+    node = add_node(ray_cluster, doomed=1)
 
     def full_run_started() -> bool:  # a sandboxed script of this test, past its run on a sample
         for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -184,9 +178,12 @@ def test_a_run_goes_on_when_the_node_under_its_script_dies(ray_cluster, breast_c
         chat_model=fake_model(slow_script), executor=RayExecutor(cpus=1, resources={"doomed": 1}))))
     runner.start()
     _wait_for(full_run_started)
-    ray_cluster.remove_node(node, allow_graceful=False)
-    ray_cluster.add_node(num_cpus=1, resources={"doomed": 1}, object_store_memory=100 << 20)  # where it goes on
-    runner.join(400)
+    kill_node(ray_cluster, node)
+    spare = add_node(ray_cluster, doomed=1)  # where the run goes on
+    try:
+        runner.join(400)
+    finally:
+        kill_node(ray_cluster, spare)  # the cluster as the other tests know it
     final = got["final"]
     done = results(next(tmp_path.glob("*/run.json")).parent)
     lost = [r for r in done if "lost" in r.get("detail", "")]
