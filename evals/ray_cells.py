@@ -35,9 +35,9 @@ SHARED_CHECK_S = 120.0
 CELL_RETRIES = 1  # a cell whose node died is run again once (its run resumes) before it counts as lost
 
 
-def check_shared(ray, out: Path, paths: list[Path]) -> None:
-    """Every live node sees `out` (a token written here, read there) and `paths`; ValueError names the nodes
-    that do not."""
+def check_shared(ray, out: Path, paths: list[Path], cpus: float = 0) -> None:
+    """Every live node that can hold a cell (`cpus`) sees `out` (a token written here, read and written there)
+    and `paths`; ValueError names the nodes that do not. (A head of 0 CPUs, as on KubeRay, runs no cell.)"""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     token = secrets.token_hex(8)
@@ -45,7 +45,7 @@ def check_shared(ray, out: Path, paths: list[Path]) -> None:
     write_text(probe, token)
     try:
         sees = ray.remote(_sees)
-        nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
+        nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU", 0) >= cpus]
         answers = ray.get([sees.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False))
                            .remote(str(probe), token, [str(p) for p in paths]) for n in nodes], timeout=SHARED_CHECK_S)
     except ray.exceptions.RayError as e:
@@ -99,7 +99,7 @@ def run_cells_on_ray(cells: list, out: Path, task_dirs: dict[str, Path], config,
     if not fits(ray, {"CPU": config.threads * config.traces}):  # Ray would wait for such a node forever
         raise ValueError(f"no live node of the Ray cluster has the {config.threads * config.traces} CPUs a cell asks "
                          f"for (threads x traces)")
-    check_shared(ray, out, sorted(task_dirs.values()))
+    check_shared(ray, out, sorted(task_dirs.values()), config.threads * config.traces)
     task = ray.remote(_cell_task).options(num_cpus=config.threads * config.traces, max_retries=CELL_RETRIES,
                                           retry_exceptions=False, scheduling_strategy="SPREAD")
     started = time.time()

@@ -67,7 +67,7 @@ def _reachable(address: str | None, timeout_s: float = 10.0) -> None:
     if not host or not port.isdigit() or "://" in address:
         return
     try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()  # [::1]:6379 too
     except OSError as e:
         raise RayUnavailable(f"cannot reach the Ray cluster at {address}: {e.strerror or e}") from None
 
