@@ -35,6 +35,7 @@ POLL_S = 5.0  # how often a waiting driver checks that some live node can still 
 CANCEL_GRACE_S = 10.0  # for a cancelled task to stop by itself before its worker is killed
 NODE_WAIT_S = 60.0  # how long no live node may fit before the script is given up (a node may be restarting)
 MAX_DATA_BYTES = 64 << 30
+DATA_KEYS_KEPT = 4  # data folders a node keeps beyond those in use (most recently used first)
 
 
 class RayUnavailable(RuntimeError):
@@ -259,25 +260,45 @@ def node_root() -> Path:
     return root
 
 
-def node_data(key: str, ref_box: list, root: Path) -> Path:
-    """The public data on this node, unpacked once per content key (read-only), under a lock between workers.
-    It is unpacked beside its place and renamed into it: a folder in its place is complete."""
-    folder = root / "data" / key
-    if folder.is_dir():
-        return folder
-    (root / "data").mkdir(mode=0o755, exist_ok=True)
-    with open(root / "data" / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+@contextlib.contextmanager
+def node_data(key: str, ref_box: list, root: Path, keep: int | None = None):
+    """The public data on this node, unpacked once per content key (read-only), held (a shared flock) while the
+    block runs: a folder in use is never evicted. It is unpacked beside its place, under the key's exclusive
+    lock, and renamed into it: a folder in its place is complete. Beyond the `keep` most recently used keys,
+    folders no script holds are removed (data of old tasks would fill the node's /tmp, often RAM)."""
+    data = root / "data"
+    data.mkdir(mode=0o755, exist_ok=True)
+    folder = data / key
+    with open(data / f"{key}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
         if not folder.is_dir():
-            import ray
+            fcntl.flock(lock, fcntl.LOCK_EX)  # no script holds a key whose folder is missing: this waits little
+            if not folder.is_dir():
+                import ray
 
-            staging = root / "data" / f"{key}.part"
-            remove_tree(staging)
-            unpack(ray.get(ref_box[0]), staging)
-            for d in (*(p for p in staging.rglob("*") if p.is_dir()), staging):
-                d.chmod(0o555)  # the scripts of this node read it; none may change it for the next
-            staging.rename(folder)
-    return folder
+                staging = data / f"{key}.part"
+                remove_tree(staging)
+                unpack(ray.get(ref_box[0]), staging)
+                for d in (*(p for p in staging.rglob("*") if p.is_dir()), staging):
+                    d.chmod(0o555)  # the scripts of this node read it; none may change it for the next
+                staging.rename(folder)
+            fcntl.flock(lock, fcntl.LOCK_SH)
+        os.utime(lock.fileno())  # most recently used
+        evict(data, keep or DATA_KEYS_KEPT)
+        yield folder
+
+
+def evict(data: Path, keep: int) -> None:
+    """Remove the data folders beyond the `keep` most recently used that no script holds (never waits)."""
+    locks = sorted(data.glob("*.lock"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in locks[keep:]:
+        with open(path, "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # in use
+                continue
+            with contextlib.suppress(OSError):
+                remove_tree(data / path.stem)
 
 
 @contextlib.contextmanager
@@ -351,13 +372,17 @@ def fits(ray, need: dict[str, float]) -> bool:
 
 def run_on_node(job: dict, data: list) -> dict:
     """A Ray task: run one script in the local sandbox chain of this node and return its result and files."""
+    root = node_root()
+    sweep_runs(root)
+    with node_data(job["data_key"], data, root) as data_dir:
+        return _run_here(job, data_dir, root)
+
+
+def _run_here(job: dict, data_dir: Path, root: Path) -> dict:
     import ray
 
     from gome.tools.sandbox.local import LocalExecutor
 
-    root = node_root()
-    sweep_runs(root)
-    data_dir = node_data(job["data_key"], data, root)
     context = ray.get_runtime_context()
     gpus = [str(g) for g in ray.get_gpu_ids()]
     cpus = context.get_assigned_resources().get("CPU") or 1.0

@@ -7,12 +7,21 @@ import threading
 import time
 
 import pytest
+import ray
 
 from gome.cli import main
 from gome.evals.hostile import DISK_QUOTA, INODE_QUOTA, SCRIPTS, _marked, check, leftovers
 from gome.tools.sandbox.executor import Collect, Limits
 from gome.tools.sandbox.isolation import SLOT_UID_BASE, probe
-from gome.tools.sandbox.ray_executor import NODE_UID_OFFSET, RayExecutor, RayUnavailable, _reachable, connect, node_root
+from gome.tools.sandbox.ray_executor import (
+    NODE_UID_OFFSET,
+    RayExecutor,
+    RayUnavailable,
+    _reachable,
+    connect,
+    node_data,
+    node_root,
+)
 from tests.drivers.ray_nodes import add_node, kill_node, live_nodes
 from tests.fakes.chat import KindChatModel
 from tests.fakes.scripts import diagnosis, generic_script, hypotheses
@@ -68,6 +77,22 @@ def test_a_script_sees_the_data_read_only_runs_as_a_node_slot_user_and_brings_ba
     assert sorted(p.name for p in out.iterdir()) == ["submission.csv"] and res.node in live_nodes()
     assert "extra.bin" in res.artifacts
     assert (data / "train.csv").read_text() == "id,y\n1,2\n"
+
+
+def test_a_node_keeps_the_data_it_uses_and_evicts_the_least_recently_used_rest(ray_cluster, tmp_path):
+    root = tmp_path / "node"
+    root.mkdir(mode=0o711)
+
+    def files(i):
+        return [ray.put([("train.csv", f"id,y\n{i},0\n".encode())])]
+
+    with node_data("k0", files(0), root, keep=2) as held:  # a script reads k0 all along
+        for i in range(1, 5):
+            with node_data(f"k{i}", files(i), root, keep=2) as folder:
+                assert (folder / "train.csv").read_text() == f"id,y\n{i},0\n"
+                time.sleep(0.01)  # distinct use times
+        assert (held / "train.csv").is_file()
+    assert sorted(p.name for p in (root / "data").iterdir() if p.is_dir()) == ["k0", "k3", "k4"]
 
 
 def test_a_request_no_node_can_meet_is_refused_before_anything_runs(ray_cluster):
