@@ -135,7 +135,7 @@ def sweep(version: str, root: Path = ROOT) -> None:
     for parent in parents:
         for d in (parent / "gome").glob("*-*-*") if (parent / "gome").is_dir() else ():
             pid = d.name.split("-", 1)[0]
-            if not pid.isdigit() or _alive(int(pid)):
+            if not pid.isdigit() or alive(int(pid)):
                 continue
             group = RunCgroup.__new__(RunCgroup)
             group.version, group.dirs = version, [d]
@@ -143,14 +143,14 @@ def sweep(version: str, root: Path = ROOT) -> None:
             group.remove()
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Is the process that made a leftover (a cgroup, a quota image, a Ray run folder; named by its pid) still
+    running? A zombie is not: its parent may be gone too (a killed Ray worker), and nobody may reap it soon."""
     try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
         return False
-    except PermissionError:
-        return True
 
 
 def _write(path: Path, value: str, missing_ok: bool = False) -> None:

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gome.tools.files import mount_point, mounts_below
+from gome.tools.sandbox.cgroups import alive
 
 MIN_BYTES = 8 << 20
 TIMEOUT_S = 120
@@ -97,15 +98,7 @@ def size_for(wanted: int, share: float = 0.5) -> int:
 
 def _dead(image: Path) -> bool:
     pid = image.name.split("-", 1)[0]
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-        return False
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
+    return pid.isdigit() and not alive(int(pid))
 
 
 @contextlib.contextmanager

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from gome.tools.files import read_bytes, remove_tree, write_bytes
+from gome.tools.sandbox.cgroups import alive
 from gome.tools.sandbox.executor import Collect, Limits, RunResult
 from gome.tools.sandbox.local import MAX_SCRIPT_BYTES
 
@@ -131,12 +132,9 @@ class RayExecutor:
         """ValueError unless some live node has what one script asks for (Ray would wait for it forever)."""
         need = _need(opts)
         key = repr(sorted(need.items()))
-        if key not in self._checked and not self._fits(need):
+        if key not in self._checked and not fits(self.ray, need):
             raise ValueError(f"no live node of the Ray cluster has what one script asks for: {need}")
         self._checked.add(key)
-
-    def _fits(self, need: dict) -> bool:
-        return fits(self.ray, need)
 
     def _data_ref(self, folder: Path) -> tuple[str, object]:
         """The public data's content key and object: put once per driver, while the folder is unchanged."""
@@ -224,7 +222,7 @@ class RayExecutor:
             if now >= deadline:
                 return "timeout", (f"the Ray task did not end within {limits.timeout_s + GRACE_S:g} s (queued for a "
                                    f"node, or running)")
-            if self._fits(need):
+            if fits(self.ray, need):
                 unfit_since = None
             elif unfit_since is None:
                 unfit_since = now
@@ -325,18 +323,9 @@ def sweep_runs(root: Path) -> None:
     """Remove the run folders of workers that died (a node's worker killed mid-script leaves its folder)."""
     for d in root.glob("run-*-*"):
         pid = d.name.split("-")[1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             with contextlib.suppress(OSError):
                 remove_tree(d)
-
-
-def _alive(pid: int) -> bool:
-    """A live process (a zombie is not: a killed worker's may wait long for a reaper, its node gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def too_weak(executor, weak_ok: bool) -> str | None:
