@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 import time
+from pathlib import Path
 
 from langgraph.runtime import Runtime
 
@@ -12,7 +13,7 @@ from gome.nodes.prompts import CODE_CHARS, EDITS, WHOLE_SCRIPT, ask
 from gome.nodes.runtime import config_of, folder_of, store_of
 from gome.state.graph_state import PendingScript
 from gome.tools.llm.structured import LLMCaller
-from gome.tools.run.folder import RunFolder
+from gome.tools.run.folder import RunFolder, made_of, read_json
 
 APPROACH = re.compile(r"^\s*#\s*Approach:\s*(.+)$", re.MULTILINE | re.IGNORECASE)
 
@@ -73,13 +74,19 @@ def edits_pay(run: RunFolder) -> bool:
     """Are edits worth asking for in this run? A failed edit request costs a call and then the whole script anyway:
     the 1.5B model answered edit requests with whole scripts or prose, so a run stops asking once EDIT_TRIES of them
     failed, unless at least half of all of them applied."""
-    asked = []
-    for folder in run.experiment_folders():
-        plan = folder.read("plan", {}) or {}
-        asked += [e for e in [plan.get("edit"), *(r.get("edit") for r in plan.get("repairs", []))]
-                  if isinstance(e, dict) and e.get("asked") == "edits"]
-    failed = sum(1 for e in asked if not e.get("applied"))
+    asked = [e for folder in run.experiment_folders() for e in made_of(folder.path / "plan.json", _edit_requests)]
+    failed = asked.count(False)
     return failed < EDIT_TRIES or 2 * failed <= len(asked)
+
+
+def _edit_requests(plan_json: Path) -> tuple[bool, ...]:
+    """Whether each edit request of an experiment (its step's, then its repairs') applied."""
+    plan = read_json(plan_json, {})
+    plan = plan if isinstance(plan, dict) else {}
+    repairs = plan.get("repairs") if isinstance(plan.get("repairs"), list) else []
+    return tuple(bool(e.get("applied")) for e in [plan.get("edit"), *(r.get("edit") for r in repairs if
+                                                                      isinstance(r, dict))]
+                 if isinstance(e, dict) and e.get("asked") == "edits")
 
 
 def write_step(caller: LLMCaller, state: dict, request: str, base: str | None, *, small: bool,

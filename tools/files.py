@@ -16,7 +16,11 @@ import secrets
 import shutil
 import stat
 import subprocess
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 MAX_JSON_BYTES = 16 << 20  # gome's own records are small: anything bigger was not written by gome
 
@@ -73,10 +77,59 @@ def _atomic(path: str | Path, mode: int = 0o644):
         with os.fdopen(fd, "wb") as f:
             yield f
         os.replace(tmp, path)
+        forget(path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+T = TypeVar("T")
+_made: OrderedDict[str, tuple[tuple, dict]] = OrderedDict()  # path -> (the file's version, {make: what it made})
+_made_lock = threading.Lock()
+MADE_KEPT = 8192  # files remembered: a run's journal reads every experiment's record at every step
+
+
+def file_version(path: str | Path) -> tuple | None:
+    """What changes whenever a regular file does (device, inode, size, mtime, ctime); None for a link, a missing
+    file, or anything not a regular file."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) if stat.S_ISREG(st.st_mode) else None
+
+
+def made_of(path: Path, make: Callable[[Path], T]) -> T:
+    """make(path), made again only when the file changed: its inode, size, mtime or ctime moved (and whenever
+    gome itself wrote it). What comes back is shared by every caller: read it, never change it. A link or a missing file
+    is not remembered: make() decides what it is."""
+    version = file_version(path)
+    if version is None:
+        return make(path)
+    key = str(path)
+    with _made_lock:
+        hit = _made.get(key)
+        if hit is not None and hit[0] == version and make in hit[1]:
+            _made.move_to_end(key)
+            return hit[1][make]
+    value = make(path)
+    with _made_lock:
+        hit = _made.get(key)
+        made = hit[1] if hit is not None and hit[0] == version else {}
+        made[make] = value
+        _made[key] = (version, made)
+        _made.move_to_end(key)
+        while len(_made) > MADE_KEPT:
+            _made.popitem(last=False)
+    return value
+
+
+def forget(path: str | Path) -> None:
+    """gome wrote this file: what was made of it is stale even if its version looks the same (a coarse clock, a
+    reused inode)."""
+    with _made_lock:
+        _made.pop(str(path), None)
 
 
 def write_bytes(path: str | Path, data: bytes, mode: int = 0o644) -> None:

@@ -38,7 +38,7 @@ from pydantic import ValidationError
 
 from gome.state.journal import Journal, beats
 from gome.state.records import Experiment
-from gome.tools.files import MAX_JSON_BYTES, copy_file, copy_tree, read_text, remove_tree, write_text
+from gome.tools.files import MAX_JSON_BYTES, copy_file, copy_tree, made_of, read_text, remove_tree, write_text
 
 _lock = threading.RLock()  # parallel traces share one process: serialise run-level files
 MAX_CODE_BYTES = 1 << 20  # a script gome wrote or was given; longer ones are not code
@@ -216,11 +216,32 @@ class ExperimentFolder:
         write_json(self.path / "metrics.json", exp.model_dump(mode="json"))
 
     def read_experiment(self) -> Experiment | None:
-        raw = read_json(self.path / "metrics.json")
-        try:
-            return Experiment.model_validate(raw) if isinstance(raw, dict) else None
-        except ValidationError:
-            return None
+        """The journal's record of this experiment (shared: see made_of), or None."""
+        return made_of(self.path / "metrics.json", _experiment)
+
+
+def _experiment(path: Path) -> Experiment | None:
+    raw = read_json(path)
+    try:
+        return Experiment.model_validate(raw) if isinstance(raw, dict) else None
+    except ValidationError:
+        return None
+
+
+def _step_row(path: Path) -> dict | None:
+    """An experiment's line in run.json's steps."""
+    exp = made_of(path, _experiment)
+    return exp.model_dump(mode="json", include=set(STEP_FIELDS)) if exp is not None else None
+
+
+def run_json_text(run: dict) -> str:
+    """run.json as people read it, one step per line. Python's json runs its slow encoder for any indent: a whole
+    indented run.json, rewritten at every step, cost O(steps) per step."""
+    def value(v: Any) -> str:
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            return "[\n" + ",\n".join("    " + json.dumps(x, default=str) for x in v) + "\n  ]"
+        return json.dumps(v, indent=2, default=str).replace("\n", "\n  ")
+    return "{\n" + ",\n".join(f"  {json.dumps(str(k))}: {value(v)}" for k, v in run.items()) + "\n}"
 
 
 class RunFolder:
@@ -256,13 +277,15 @@ class RunFolder:
         return ExperimentFolder(self.root / "checks" / name)
 
     def experiment_folders(self) -> list[ExperimentFolder]:
-        folder = self.root / "experiments"
-        if not folder.is_dir():
+        try:
+            with os.scandir(self.root / "experiments") as found:
+                names = sorted(e.name for e in found if e.is_dir(follow_symlinks=False))
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        return [ExperimentFolder(p) for p in sorted(folder.iterdir()) if p.is_dir() and not p.is_symlink()]
+        return [ExperimentFolder(self.root / "experiments" / name) for name in names]
 
     def journal(self) -> Journal:
-        """Every finished experiment (one with its record written), typed."""
+        """Every finished experiment (one with its record written), typed; the records are shared (made_of)."""
         return Journal(e for f in self.experiment_folders() if (e := f.read_experiment()) is not None)
 
     def finished(self) -> int:
@@ -362,12 +385,13 @@ class RunFolder:
         with _lock:
             run = self.read("run", {})
             run.update(fields)
-            run["steps"] = [e.model_dump(mode="json", include=set(STEP_FIELDS)) for e in self.journal()]
+            rows = (made_of(f.path / "metrics.json", _step_row) for f in self.experiment_folders())
+            run["steps"] = sorted((dict(r) for r in rows if r is not None), key=lambda r: r["id"])
             run["mode_switches"] = [{"after": s["id"], "trace": s["trace"], "switch": s["switch"]}
                                     for s in run["steps"] if s.get("switch")]
             run["best"] = read_json(self.best / "best.json")
             run["updated_at"] = time.time()
-            self.write("run", run)
+            write_text(self.run_json, run_json_text(run))
             return run
 
     # -- one process at a time, and room to record the end ---------------------------------------------------------
