@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import re
@@ -11,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from gome.state.records import Task
-from gome.tools.files import UnsafeFile, read_bytes
-from gome.tools.task.metrics import ScoringError, check_ids, check_probabilities, get_metric, score_frame
+from gome.tools.files import UnsafeFile, file_version, read_bytes
+from gome.tools.task.metrics import ScoringError, check_ids, check_probabilities, get_metric, id_index, score_frame
 
 VAL_PREDICTIONS = "val_predictions.csv"
 MAX_CSV_BYTES = 512 * 1024 * 1024
@@ -68,10 +69,11 @@ def check_submission(task: Task, path: str | Path) -> None:
     """Validate a submission the way MLE-bench's validator does: same columns and ids as the sample, one row
     each, no missing values, probabilities in range. Raises ScoringError saying what is wrong."""
     sub = read_artifact_csv(path, output_caps(task)[task.submission_file], _max_columns(task))
-    sample = pd.read_csv(Path(task.data_dir) / task.sample_submission_file)
-    if set(sub.columns) != set(sample.columns):
-        raise ScoringError(f"columns {list(sub.columns)} differ from the sample submission's {list(sample.columns)}")
-    check_ids(sub[task.id_column], pd.Index(sample[task.id_column].astype(str).str.strip()), exact=True)
+    sample = Path(task.data_dir) / task.sample_submission_file
+    columns, ids = _sample(str(sample), file_version(sample), task.id_column)
+    if set(sub.columns) != set(columns):
+        raise ScoringError(f"columns {list(sub.columns)} differ from the sample submission's {list(columns)}")
+    check_ids(sub[task.id_column], ids, exact=True)
     values = sub[task.submission_columns]
     if values.isna().any().any():
         raise ScoringError(f"{int(values.isna().any(axis=1).sum())} rows have missing values")
@@ -80,6 +82,13 @@ def check_submission(task: Task, path: str | Path) -> None:
         if numeric.isna().any().any():
             raise ScoringError("probabilities must be numbers")
         check_probabilities(numeric.to_numpy(dtype=float))
+
+
+@functools.lru_cache(maxsize=8)
+def _sample(path: str, version: tuple | None, id_column: str) -> tuple[tuple[str, ...], pd.Index]:
+    """The sample submission's columns and ids, read once per version of the file (every step checks against it)."""
+    sample = pd.read_csv(path)
+    return tuple(sample.columns), id_index(sample[id_column])
 
 
 def score_validation(task: Task, path: str | Path, train: pd.DataFrame, min_rows: int | None = None) -> float:
