@@ -37,6 +37,7 @@ from gome.tools.sandbox.cgroups import alive
 
 MIN_BYTES = 8 << 20
 TIMEOUT_S = 120
+RELEASE_AFTER_S = 2.0  # a used image waits at most this long for the next run's start to release it
 MS_NOSUID, MS_NODEV, MS_BIND, MNT_DETACH = 2, 4, 4096, 2
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -232,11 +233,16 @@ def _umount(folder: Path) -> None:
 
 class _Spares:
     """One image made ahead (formatted and attached), per shape, in the background while a script runs: that is
-    then off the path of the next run's launch, and so is releasing a used image."""
+    then off the path of the next run's launch, and so is releasing a used image. A used image is released when
+    the next run starts, not when its own ends: between two runs gome scores, judges and checkpoints, and the
+    release's umount, two losetup processes and the unlink took the cores from it. It waits at most
+    RELEASE_AFTER_S: an image holds what its script wrote, disk that the next spare's size reckons with."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.ready: dict[tuple, concurrent.futures.Future] = {}
+        self.used: list[tuple[Path, str | None]] = []  # released at the next take (or settle, or exit)
+        self.timer: threading.Timer | None = None
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gome-quota")
 
     def take(self, images: Path, size: int, inodes: int, uid: int | None, share: float | None = None
@@ -248,24 +254,44 @@ class _Spares:
         with self.lock:
             spare = self.ready.pop(key, None)
             for other in [k for k in self.ready if k[0] == key[0] and k[3] == uid]:  # a shape no longer asked for
-                self.ready.pop(other).add_done_callback(lambda f: f.exception() or self.discard(*f.result()))
+                self.ready.pop(other).add_done_callback(lambda f: f.exception() or self.release(*f.result()))
+        self.flush()  # before the next spare is made: its size reckons with the free space
+        with self.lock:
             self.ready[key] = self.pool.submit(_make_image, images, size, inodes, uid, share)  # the next run's
         if spare is not None:
             with contextlib.suppress(Exception):  # a spare that failed or was swept: make one now
                 image, device = spare.result(timeout=TIMEOUT_S)
                 if image.is_file() and _attached(device, image) and os.path.ismount(_stage(image)):
                     return image, device
-                self.discard(image, device)
+                self.release(image, device)
         return _make_image(images, size, inodes, uid, share)
 
     def discard(self, image: Path, device: str | None) -> None:
+        """A used image: released in the background when the next run starts, or RELEASE_AFTER_S from now."""
+        with self.lock:
+            self.used.append((image, device))
+            if self.timer is None or not self.timer.is_alive():
+                self.timer = threading.Timer(RELEASE_AFTER_S, self.flush)
+                self.timer.daemon = True
+                self.timer.start()
+
+    def flush(self) -> None:
+        """Release the used images now (in the background)."""
+        with self.lock:
+            used, self.used = self.used, []
+        for image, device in used:
+            self.release(image, device)
+
+    def release(self, image: Path, device: str | None) -> None:
         try:
             self.pool.submit(_release, image, device)
         except RuntimeError:  # the interpreter is exiting and the pool takes no more work: release it here
             _release(image, device)
 
     def settle(self) -> None:
-        """Wait until the background work queued so far is done (tests, and a clean exit)."""
+        """Release the used images and wait until the background work queued so far is done (tests, and a clean
+        exit)."""
+        self.flush()
         self.pool.submit(lambda: None).result()
 
     def close(self) -> None:
