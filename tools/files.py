@@ -233,6 +233,9 @@ def remove_tree(path: str | Path) -> None:
         return
     if not path.exists():
         return
+    with contextlib.suppress(OSError):  # empty (a script's folder once its image is unmounted): nothing below it
+        os.rmdir(path)                  # can be a mount, and reading the mount table costs more than this
+        return
     for point in mounts_below(path):
         subprocess.run(["umount", "-l", point], capture_output=True, check=False)
     try:

@@ -53,6 +53,7 @@ class RunCgroup:
         self.version, self.limits = version, limits
         parents = [root] if version == "v2" else [root / c for c in V1_CONTROLLERS]
         self.dirs = [p / "gome" / name for p in parents]
+        self.emptied = False
 
     def create(self) -> None:
         for d in self.dirs:
@@ -88,12 +89,16 @@ class RunCgroup:
         return found
 
     def kill(self, rounds: int = 50) -> bool:
-        """SIGKILL everything inside until it is empty (v2: cgroup.kill). True when nothing is left."""
+        """SIGKILL everything inside until it is empty (v2: cgroup.kill). True when nothing is left. Once empty it
+        stays empty (nothing is left inside to join it): a second kill reads nothing."""
+        if self.emptied:
+            return True
         if self.version == "v2":
             _write(self.dirs[0] / "cgroup.kill", "1", missing_ok=True)
         for i in range(rounds):
             left = self.pids()
             if not left:
+                self.emptied = True
                 return True
             for pid in left:
                 try:

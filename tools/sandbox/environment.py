@@ -12,6 +12,7 @@ not checked. Answers are cached per process: the environment does not change dur
 from __future__ import annotations
 
 import ast
+import functools
 import json
 from collections.abc import Callable
 
@@ -70,6 +71,11 @@ def describe(versions: dict[str, str]) -> str:
 
 def imports_of(code: str) -> list[tuple[str, tuple[str, ...], int]]:
     """(module, names imported from it, line) of every import the script depends on."""
+    return list(_imports_of(code))
+
+
+@functools.lru_cache(maxsize=4)  # a step asks twice of the same script: moving imports, then checking them
+def _imports_of(code: str) -> tuple[tuple[str, tuple[str, ...], int], ...]:
     tree = ast.parse(code)
     guarded = set()
     for node in ast.walk(tree):  # imports inside try: ... except ImportError: are the script's own fallback
@@ -83,7 +89,7 @@ def imports_of(code: str) -> list[tuple[str, tuple[str, ...], int]]:
             found += [(a.name, (), node.lineno) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             found.append((node.module, tuple(a.name for a in node.names if a.name != "*"), node.lineno))
-    return sorted(found, key=lambda f: f[2])
+    return tuple(sorted(found, key=lambda f: f[2]))
 
 
 def _catches_import_error(handler: ast.ExceptHandler) -> bool:

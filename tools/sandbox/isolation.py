@@ -55,8 +55,13 @@ class Isolation:
 
 def python_roots(python: str = sys.executable) -> list[str]:
     """Folders the interpreter and its packages live in (a venv and the Python it points at)."""
+    return list(_python_roots(python))
+
+
+@functools.lru_cache(maxsize=8)  # asked several times per launch; resolving walks the path a syscall per part
+def _python_roots(python: str) -> tuple[str, ...]:
     roots = {sys.prefix, sys.base_prefix, str(Path(python).resolve().parent.parent)}
-    return sorted(r for r in roots if r and r != "/" and not r.startswith("/usr"))
+    return tuple(sorted(r for r in roots if r and r != "/" and not r.startswith("/usr")))
 
 
 def _overlaps(a: str, b: str) -> bool:
@@ -84,6 +89,25 @@ def sandbox_candidates(python: str = sys.executable) -> str:
 def bwrap_args(bwrap: str, workdir: Path, data_dir: Path, *, allow_network: bool, tmp_bytes: int,
                gpus: list[str] | None = None, candidates: Path | None = None, python: str = sys.executable
                ) -> list[str]:
+    args = [*_host_args(bwrap, allow_network, tmp_bytes, python)]
+    work, data = sandbox_paths(python)
+    args += ["--perms", "0755", "--dir", str(Path(work).parent),  # traversable by the slot's uid
+             "--ro-bind", str(data_dir), data, "--bind", str(workdir), work, "--chdir", work]
+    if candidates is not None:
+        args += ["--ro-bind", str(candidates), sandbox_candidates(python)]
+    if not allow_network:
+        args.append("--unshare-net")
+    for gpu in gpus or []:
+        for dev in (f"/dev/nvidia{gpu}", *GPU_DEVICES):
+            if os.path.exists(dev):
+                args += ["--dev-bind", dev, dev]
+    return [*args, "--"]
+
+
+@functools.lru_cache(maxsize=8)
+def _host_args(bwrap: str, allow_network: bool, tmp_bytes: int, python: str) -> tuple[str, ...]:
+    """What every sandbox of this process binds from the host: the system, the Python, a fresh /tmp. Looked up
+    once (a few dozen stats a launch otherwise)."""
     args = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
             "--new-session", "--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -105,18 +129,7 @@ def bwrap_args(bwrap: str, workdir: Path, data_dir: Path, *, allow_network: bool
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(str(parent))
         args += ["--ro-bind", root, root]
-    work, data = sandbox_paths(python)
-    args += ["--perms", "0755", "--dir", str(Path(work).parent),  # traversable by the slot's uid
-             "--ro-bind", str(data_dir), data, "--bind", str(workdir), work, "--chdir", work]
-    if candidates is not None:
-        args += ["--ro-bind", str(candidates), sandbox_candidates(python)]
-    if not allow_network:
-        args.append("--unshare-net")
-    for gpu in gpus or []:
-        for dev in (f"/dev/nvidia{gpu}", *GPU_DEVICES):
-            if os.path.exists(dev):
-                args += ["--dev-bind", dev, dev]
-    return [*args, "--"]
+    return tuple(args)
 
 
 def setpriv_args(setpriv: str, uid: int) -> list[str]:

@@ -347,6 +347,8 @@ def quota_mount(folder: Path, *, size: int, inodes: int, uid: int | None = None,
 def unmount_stale(folder: Path) -> None:
     """Detach an image a killed gome left mounted over `folder` (or anything below it)."""
     found = tools()
+    if not os.path.lexists(folder):  # nothing is mounted where nothing is (the usual case: read no mount table)
+        return
     for point in mounts_below(folder) if found else ():
         subprocess.run([found[2], "-l", point], capture_output=True, check=False)
 

@@ -153,14 +153,16 @@ def id_index(ids: pd.Series) -> pd.Index:
     return pd.Index(ids.astype(str).str.strip())
 
 
-def _numeric(df: pd.DataFrame, cols: list[str], what: str) -> np.ndarray:
-    frame = df[cols]
+def numbers(frame: pd.DataFrame) -> np.ndarray:
+    """The frame as floats, NaN where a value is missing or not a number."""
     if all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in frame.dtypes):
-        out = frame.to_numpy(dtype=float)  # already numbers: to_numeric per column would change nothing
-        bad = np.isnan(out).any(axis=1)
-    else:
-        out = frame.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-        bad = np.isnan(out).any(axis=1)
+        return frame.to_numpy(dtype=float)  # already numbers: to_numeric column by column would change nothing
+    return frame.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+
+
+def _numeric(df: pd.DataFrame, cols: list[str], what: str) -> np.ndarray:
+    out = numbers(df[cols])
+    bad = np.isnan(out).any(axis=1)
     if bad.any():
         raise ScoringError(f"{what}: {int(bad.sum())} rows have missing or non-numeric values "
                            f"(first id: {df.index[bad][0]!r})")
@@ -187,7 +189,7 @@ def score_frame(
         missing = [c for c in [id_column, *cols] if c not in frame.columns]
         if missing:
             raise ScoringError(f"{what} lack column(s) {missing}; they have {_names(frame.columns)}")
-    truth = truth.set_index(id_index(truth[id_column]))
+    truth = truth[list(target_columns)].set_axis(id_index(truth[id_column]))  # the targets are all it needs
     pred = pred.set_index(check_ids(pred[id_column], truth.index, exact=exact_ids))
     if len(pred) < min_rows:
         raise ScoringError(f"only {len(pred)} rows predicted; at least {min_rows} are needed to score")

@@ -9,11 +9,20 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from gome.state.records import Task
 from gome.tools.files import UnsafeFile, file_version, read_bytes
-from gome.tools.task.metrics import ScoringError, check_ids, check_probabilities, get_metric, id_index, score_frame
+from gome.tools.task.metrics import (
+    ScoringError,
+    check_ids,
+    check_probabilities,
+    get_metric,
+    id_index,
+    numbers,
+    score_frame,
+)
 
 VAL_PREDICTIONS = "val_predictions.csv"
 MAX_CSV_BYTES = 512 * 1024 * 1024
@@ -75,13 +84,14 @@ def check_submission(task: Task, path: str | Path) -> None:
         raise ScoringError(f"columns {list(sub.columns)} differ from the sample submission's {list(columns)}")
     check_ids(sub[task.id_column], ids, exact=True)
     values = sub[task.submission_columns]
-    if values.isna().any().any():
-        raise ScoringError(f"{int(values.isna().any(axis=1).sum())} rows have missing values")
+    missing = values.isna().to_numpy().any(axis=1)
+    if missing.any():
+        raise ScoringError(f"{int(missing.sum())} rows have missing values")
     if get_metric(task.metric).kind == "probability":
-        numeric = values.apply(pd.to_numeric, errors="coerce")
-        if numeric.isna().any().any():
+        numeric = numbers(values)
+        if np.isnan(numeric).any():
             raise ScoringError("probabilities must be numbers")
-        check_probabilities(numeric.to_numpy(dtype=float))
+        check_probabilities(numeric)
 
 
 @functools.lru_cache(maxsize=8)
