@@ -46,7 +46,7 @@ def save_script(run_dir: str, exp_id: str, code: str | None, *, parent: str | No
 def announce(runtime: Runtime | None, state: dict, pending: PendingScript) -> None:
     """Publish what this trace is trying, for siblings that have nothing working yet."""
     store = store_of(runtime)
-    if store is None or not pending.get("has_script"):
+    if store is None or not pending.get("has_script") or state["config"].get("traces", 1) < 2:  # no siblings
         return
     gradient = state.get("gradient") or {}
     trying = pending.get("approach") or (gradient.get("hypothesis") or {}).get("change")

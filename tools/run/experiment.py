@@ -20,7 +20,7 @@ from gome.tools.files import copy_file, remove_tree
 from gome.tools.run.folder import ExperimentFolder, RunFolder
 from gome.tools.sandbox.executor import Collect, Executor, Limits, RunResult
 from gome.tools.sandbox.quota import unmount_stale
-from gome.tools.task.metrics import ScoringError
+from gome.tools.task.metrics import ScoringError, Truth
 from gome.tools.task.submission import (
     VAL_PREDICTIONS,
     check_submission,
@@ -40,6 +40,17 @@ def _train_frame(path: str, mtime: float) -> pd.DataFrame:  # mtime in the key: 
 def load_train(task: Task) -> pd.DataFrame:
     path = Path(task.data_dir) / task.train_file
     return _train_frame(str(path), path.stat().st_mtime)
+
+
+def load_truth(task: Task) -> Truth:
+    """The held-out predictions' answers: train's targets by id, indexed once per version of train."""
+    path = Path(task.data_dir) / task.train_file
+    return _truth(str(path), path.stat().st_mtime, task.id_column, tuple(task.target_columns))
+
+
+@functools.lru_cache(maxsize=4)
+def _truth(path: str, mtime: float, id_column: str, targets: tuple[str, ...]) -> Truth:
+    return Truth(_train_frame(path, mtime), id_column, list(targets))
 
 
 def clear_run(folder: ExperimentFolder, task: Task) -> None:
@@ -71,7 +82,7 @@ def run_and_score(executor: Executor, folder: ExperimentFolder, task: Task, limi
     score, source, val_error = None, None, result.refused.get(VAL_PREDICTIONS)
     if VAL_PREDICTIONS in result.collected:
         try:
-            score = score_validation(task, folder.output(VAL_PREDICTIONS), load_train(task),
+            score = score_validation(task, folder.output(VAL_PREDICTIONS), load_truth(task),
                                      min_rows=DEBUG_MIN_ROWS if debug else None)
             score, source = (None, None) if debug else (score, "harness")
         except ScoringError as e:

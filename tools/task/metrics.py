@@ -169,9 +169,27 @@ def _numeric(df: pd.DataFrame, cols: list[str], what: str) -> np.ndarray:
     return out
 
 
+class Truth:
+    """The answers indexed for scoring: the target columns by id (as text). Built once, it spares every step's
+    scoring the whole train set's id conversion and index (the validation truth is the train set)."""
+
+    def __init__(self, frame: pd.DataFrame, id_column: str, target_columns: list[str]):
+        _check_columns(frame, [id_column, *target_columns], "truth")
+        self.targets = frame[list(target_columns)].set_axis(id_index(frame[id_column]))
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+def _check_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ScoringError(f"{what} lack column(s) {missing}; they have {_names(frame.columns)}")
+
+
 def score_frame(
     metric: Metric,
-    truth: pd.DataFrame,
+    truth: pd.DataFrame | Truth,
     pred: pd.DataFrame,
     *,
     id_column: str,
@@ -182,18 +200,16 @@ def score_frame(
     min_rows: int = 1,
 ) -> float:
     """Score predictions against the truth after a grader's checks. truth holds `id_column` and
-    `target_columns`; pred holds `id_column` and `prediction_columns` (the sample submission's columns; the class
-    names for a multiclass probability metric). exact_ids: the id sets must be equal (test grading); otherwise
-    pred's ids must be a subset (validation)."""
-    for frame, cols, what in ((truth, target_columns, "truth"), (pred, prediction_columns, "predictions")):
-        missing = [c for c in [id_column, *cols] if c not in frame.columns]
-        if missing:
-            raise ScoringError(f"{what} lack column(s) {missing}; they have {_names(frame.columns)}")
-    truth = truth[list(target_columns)].set_axis(id_index(truth[id_column]))  # the targets are all it needs
-    pred = pred.set_index(check_ids(pred[id_column], truth.index, exact=exact_ids))
+    `target_columns` (or is them, indexed: a Truth); pred holds `id_column` and `prediction_columns` (the sample
+    submission's columns; the class names for a multiclass probability metric). exact_ids: the id sets must be
+    equal (test grading); otherwise pred's ids must be a subset (validation)."""
+    if not isinstance(truth, Truth):
+        truth = Truth(truth, id_column, target_columns)
+    _check_columns(pred, [id_column, *prediction_columns], "predictions")
+    pred = pred.set_index(check_ids(pred[id_column], truth.targets.index, exact=exact_ids))
     if len(pred) < min_rows:
         raise ScoringError(f"only {len(pred)} rows predicted; at least {min_rows} are needed to score")
-    truth = truth.loc[pred.index]
+    truth = truth.targets.loc[pred.index]
 
     if metric.kind == "regression":
         if len(prediction_columns) != len(target_columns):

@@ -16,6 +16,7 @@ from gome.state.records import Task
 from gome.tools.files import UnsafeFile, file_version, read_bytes
 from gome.tools.task.metrics import (
     ScoringError,
+    Truth,
     check_ids,
     check_probabilities,
     get_metric,
@@ -101,7 +102,8 @@ def _sample(path: str, version: tuple | None, id_column: str) -> tuple[tuple[str
     return tuple(sample.columns), id_index(sample[id_column])
 
 
-def score_validation(task: Task, path: str | Path, train: pd.DataFrame, min_rows: int | None = None) -> float:
+def score_validation(task: Task, path: str | Path, train: pd.DataFrame | Truth, min_rows: int | None = None
+                     ) -> float:
     """Score val_predictions.csv (held-out rows of train, in the submission's format) with the task's metric:
     at least 5% of train's rows (or min_rows) must be predicted."""
     pred = read_artifact_csv(path, output_caps(task)[VAL_PREDICTIONS], _max_columns(task))
