@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 import time
 import types
-from pathlib import Path
 
 from langgraph.runtime import Runtime
 
 from gome.nodes.prompts import CODE_CHARS, EDITS, WHOLE_SCRIPT, ask
 from gome.nodes.runtime import config_of, folder_of, store_of
 from gome.state.graph_state import PendingScript
-from gome.tools.files import made_of
 from gome.tools.llm.structured import LLMCaller
 from gome.tools.run.folder import RunFolder, read_json
 
@@ -75,12 +73,12 @@ def edits_pay(run: RunFolder) -> bool:
     """Are edits worth asking for in this run? A failed edit request costs a call and then the whole script anyway:
     the 1.5B model answered edit requests with whole scripts or prose, so a run stops asking once EDIT_TRIES of them
     failed, unless at least half of all of them applied."""
-    asked = [e for folder in run.experiment_folders() for e in made_of(folder.path / "plan.json", _edit_requests)]
+    asked = [e for requests in run.records("plan.json", _edit_requests) for e in requests]
     failed = asked.count(False)
     return failed < EDIT_TRIES or 2 * failed <= len(asked)
 
 
-def _edit_requests(plan_json: Path) -> tuple[bool, ...]:
+def _edit_requests(plan_json: str) -> tuple[bool, ...]:
     """Whether each edit request of an experiment (its step's, then its repairs') applied."""
     plan = read_json(plan_json, {})
     plan = plan if isinstance(plan, dict) else {}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import os
 import re
@@ -30,9 +31,9 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -40,6 +41,7 @@ from gome.state.journal import Journal, beats
 from gome.state.records import Experiment
 from gome.tools.files import MAX_JSON_BYTES, copy_file, copy_tree, made_of, read_text, remove_tree, write_text
 
+T = TypeVar("T")
 _lock = threading.RLock()  # parallel traces share one process: serialise run-level files
 MAX_CODE_BYTES = 1 << 20  # a script gome wrote or was given; longer ones are not code
 MAX_LOG_BYTES = 1 << 20
@@ -220,7 +222,7 @@ class ExperimentFolder:
         return made_of(self.path / "metrics.json", _experiment)
 
 
-def _experiment(path: Path) -> Experiment | None:
+def _experiment(path: str | Path) -> Experiment | None:
     raw = read_json(path)
     try:
         return Experiment.model_validate(raw) if isinstance(raw, dict) else None
@@ -228,10 +230,16 @@ def _experiment(path: Path) -> Experiment | None:
         return None
 
 
-def _step_row(path: Path) -> dict | None:
+def _step_row(path: str | Path) -> dict | None:
     """An experiment's line in run.json's steps."""
     exp = made_of(path, _experiment)
     return exp.model_dump(mode="json", include=set(STEP_FIELDS)) if exp is not None else None
+
+
+@functools.lru_cache(maxsize=64)
+def _indented(compact: str) -> str:
+    """A value of run.json as people read it; the same config and inputs are rewritten at every step."""
+    return json.dumps(json.loads(compact), indent=2).replace("\n", "\n  ")
 
 
 def run_json_text(run: dict) -> str:
@@ -240,7 +248,7 @@ def run_json_text(run: dict) -> str:
     def value(v: Any) -> str:
         if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
             return "[\n" + ",\n".join("    " + json.dumps(x, default=str) for x in v) + "\n  ]"
-        return json.dumps(v, indent=2, default=str).replace("\n", "\n  ")
+        return _indented(json.dumps(v, default=str))
     return "{\n" + ",\n".join(f"  {json.dumps(str(k))}: {value(v)}" for k, v in run.items()) + "\n}"
 
 
@@ -284,9 +292,19 @@ class RunFolder:
             return []
         return [ExperimentFolder(self.root / "experiments" / name) for name in names]
 
+    def records(self, name: str, make: Callable[[str], T]) -> list[T]:
+        """make(experiments/<id>/<name>) for every experiment, in id order, made once per version of each file
+        (made_of: shared, read-only). Paths stay strings here: at every step this runs for every experiment."""
+        try:
+            with os.scandir(self.root / "experiments") as found:
+                folders = sorted(e.path for e in found if e.is_dir(follow_symlinks=False))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [made_of(os.path.join(folder, name), make) for folder in folders]
+
     def journal(self) -> Journal:
         """Every finished experiment (one with its record written), typed; the records are shared (made_of)."""
-        return Journal(e for f in self.experiment_folders() if (e := f.read_experiment()) is not None)
+        return Journal(e for e in self.records("metrics.json", _experiment) if e is not None)
 
     def finished(self) -> int:
         return len(self.journal())
@@ -385,8 +403,8 @@ class RunFolder:
         with _lock:
             run = self.read("run", {})
             run.update(fields)
-            rows = (made_of(f.path / "metrics.json", _step_row) for f in self.experiment_folders())
-            run["steps"] = sorted((dict(r) for r in rows if r is not None), key=lambda r: r["id"])
+            run["steps"] = sorted((dict(r) for r in self.records("metrics.json", _step_row) if r is not None),
+                                  key=lambda r: r["id"])
             run["mode_switches"] = [{"after": s["id"], "trace": s["trace"], "switch": s["switch"]}
                                     for s in run["steps"] if s.get("switch")]
             run["best"] = read_json(self.best / "best.json")
