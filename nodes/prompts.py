@@ -13,6 +13,7 @@ Prompts are filled in by the node that sends them; they hold text and formatting
 
 from __future__ import annotations
 
+import json
 import time
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -20,6 +21,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from gome.nodes.runtime import config_of, folder_of, task_of
 from gome.nodes.template import format_rule, skeleton
 from gome.state.records import GRADIENT_KINDS
+from gome.tools.files import file_version
 from gome.tools.llm.structured import CACHE_PREFIX
 
 DESCRIPTION_CHARS = 6000
@@ -80,11 +82,23 @@ def challenges_note(state: dict) -> str:
     return f"# Challenges of this task\n{lines or '- none listed'}"
 
 
+_preambles: dict[tuple, str] = {}  # the same block for every call of a run: built once, not 3 times a step
+
+
 def preamble(state: dict, *, challenges: bool = True) -> str:
     """The block every request of the run starts with (see the module's docstring). `challenges=False`: the
     request that lists them, which shares all of the block before them."""
-    head = f"{task_brief(state)}\n\n{script_rules(state)}\n\n"
-    return head + (f"{challenges_note(state)}\n\n" if challenges else "")
+    folder = folder_of(state)
+    key = (json.dumps([state.get("task"), state.get("config"), state.get("challenges") if challenges else None],
+                      default=str), str(folder.root), challenges,
+           file_version(folder.input / "description.md"), file_version(folder.root / "schema.md"))
+    if (text := _preambles.get(key)) is None:
+        head = f"{task_brief(state)}\n\n{script_rules(state)}\n\n"
+        text = head + (f"{challenges_note(state)}\n\n" if challenges else "")
+        if len(_preambles) >= 32:
+            _preambles.clear()
+        _preambles[key] = text
+    return text
 
 
 def ask(state: dict, request: str, *, challenges: bool = True) -> list[BaseMessage]:

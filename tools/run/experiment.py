@@ -16,7 +16,7 @@ import pandas as pd
 
 from gome.state.graph_state import RunSummary
 from gome.state.records import Task
-from gome.tools.files import copy_file, remove_tree
+from gome.tools.files import copy_file, file_version, remove_tree
 from gome.tools.run.folder import ExperimentFolder, RunFolder
 from gome.tools.sandbox.executor import Collect, Executor, Limits, RunResult
 from gome.tools.sandbox.quota import unmount_stale
@@ -33,24 +33,24 @@ DEBUG_MIN_ROWS = 10  # a debug run's held-out predictions need only be well form
 
 
 @functools.lru_cache(maxsize=4)
-def _train_frame(path: str, mtime: float) -> pd.DataFrame:  # mtime in the key: a changed file is re-read
-    return pd.read_csv(path)
+def _train_frame(path: str, version: tuple | None) -> pd.DataFrame:  # the file's version in the key: re-read when
+    return pd.read_csv(path)                                         # it changes (inode, size, mtime, ctime)
 
 
 def load_train(task: Task) -> pd.DataFrame:
     path = Path(task.data_dir) / task.train_file
-    return _train_frame(str(path), path.stat().st_mtime)
+    return _train_frame(str(path), file_version(path))
 
 
 def load_truth(task: Task) -> Truth:
     """The held-out predictions' answers: train's targets by id, indexed once per version of train."""
     path = Path(task.data_dir) / task.train_file
-    return _truth(str(path), path.stat().st_mtime, task.id_column, tuple(task.target_columns))
+    return _truth(str(path), file_version(path), task.id_column, tuple(task.target_columns))
 
 
 @functools.lru_cache(maxsize=4)
-def _truth(path: str, mtime: float, id_column: str, targets: tuple[str, ...]) -> Truth:
-    return Truth(_train_frame(path, mtime), id_column, list(targets))
+def _truth(path: str, version: tuple | None, id_column: str, targets: tuple[str, ...]) -> Truth:
+    return Truth(_train_frame(path, version), id_column, list(targets))
 
 
 def clear_run(folder: ExperimentFolder, task: Task) -> None:

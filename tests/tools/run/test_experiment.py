@@ -1,7 +1,13 @@
-"""Staging a blend's candidates: predictions copied (never through a link); for a seed, their re-runs."""
+"""Staging a blend's candidates: predictions copied (never through a link); for a seed, their re-runs. The
+validation answers, indexed once per version of train.csv."""
+import os
+
+import pandas as pd
+
 from gome.state.records import Task
-from gome.tools.run.experiment import stage_candidates
+from gome.tools.run.experiment import load_truth, stage_candidates
 from gome.tools.run.folder import RunFolder
+from gome.tools.task.loading import load_task
 
 TASK = Task(name="t", data_dir="/nonexistent", metric="roc_auc", direction="maximize", target_columns=["y"],
             id_column="id", submission_file="submission.csv", submission_columns=["y"])
@@ -46,3 +52,18 @@ def test_a_candidate_whose_prediction_is_a_link_is_refused_by_name(tmp_path):
     missing = stage_candidates(run, blend, TASK, ["0001", "0002"])
     assert missing is not None and missing.startswith("candidate 0002 has no usable val_predictions.csv")
     assert not (blend.candidates / "0002/val_predictions.csv").exists()
+
+
+def test_the_validation_answers_are_indexed_once_per_version_of_train(breast_cancer):
+    task = load_task(breast_cancer)
+    truth = load_truth(task)
+    assert load_truth(task) is truth and len(truth) == task.train_rows
+    train_csv = breast_cancer / "public" / "train.csv"
+    train = pd.read_csv(train_csv)
+    train.assign(benign=1 - train.benign).to_csv(train_csv.with_name("new.csv"), index=False)
+    old = train_csv.stat()
+    os.utime(train_csv.with_name("new.csv"), ns=(old.st_atime_ns, old.st_mtime_ns))  # as `cp -p` or rsync -t would
+    os.replace(train_csv.with_name("new.csv"), train_csv)  # replaced whole, keeping its mtime
+    flipped = load_truth(task)
+    first = str(train.id[0])
+    assert flipped is not truth and flipped.targets.loc[first, "benign"] == 1 - truth.targets.loc[first, "benign"]

@@ -18,6 +18,14 @@ def test_imports_are_found_except_the_script_s_own_fallbacks():
                                   ("sklearn.ensemble", ("RandomForestClassifier", "XGBClassifier"), 3)]
 
 
+def test_each_call_gets_its_own_list_of_imports():
+    first = imports_of(SCRIPT)
+    first.append(("planted", (), 99))  # a caller that edits its answer (the analysis itself is cached)
+    first[0] = ("changed", (), 1)
+    assert imports_of(SCRIPT) == [("os", (), 1), ("numpy", (), 2),
+                                  ("sklearn.ensemble", ("RandomForestClassifier", "XGBClassifier"), 3)]
+
+
 def test_a_name_that_does_not_resolve_is_reported_and_answers_are_cached():
     asked = []
 

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -94,3 +95,43 @@ def test_a_sweep_waits_while_another_gome_attaches_a_loop_device(tmp_path, monke
         assert sweeper.is_alive() and dead.exists()  # waiting, not sweeping
     sweeper.join(10)
     assert not sweeper.is_alive() and not dead.exists()
+
+
+def test_a_used_image_is_released_when_the_next_run_starts_or_soon_after_its_own_ended(tmp_path, monkeypatch):
+    """Releasing an image (umount, losetup, unlink) between two runs took the cores from scoring and judging: it
+    waits for the next run's start, at most RELEASE_AFTER_S."""
+    needs_quota()
+    monkeypatch.setenv("GOME_QUOTA_DIR", str(tmp_path / "images"))
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def run_once():  # the image and loop device a run used
+        with quota.quota_mount(work, size=16 << 20, inodes=500):
+            [image] = [i for i in (tmp_path / "images").glob("*.img")
+                       if str(work) in quota._mount_points_of(device_of(i))]
+            return image, device_of(image)
+
+    def released(image, device, within_s=10.0) -> bool:
+        deadline = time.monotonic() + within_s
+        while image.exists() or quota._attached(device, image):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    monkeypatch.setattr(quota, "RELEASE_AFTER_S", 60.0)  # longer than this part takes: only a run start releases
+    first, first_device = run_once()
+    assert first.exists() and quota._attached(first_device, first)  # kept between runs
+    second, second_device = run_once()
+    assert released(first, first_device)  # the second run's start released the first run's image
+    assert second.exists() and quota._attached(second_device, second)
+    quota._spares.settle()  # a clean exit does not wait for the next run
+    assert not second.exists() and not quota._attached(second_device, second)
+    quota._spares.timer.cancel()  # the 60 s wait, or a discard would join it instead of starting its own
+    quota._spares.timer.join()
+
+    monkeypatch.setattr(quota, "RELEASE_AFTER_S", 0.3)
+    third, third_device = run_once()
+    assert released(third, third_device)  # no further run: released after RELEASE_AFTER_S all the same
+    quota._spares.close()
+    assert os.listdir(tmp_path / "images") == [".devices.lock"]

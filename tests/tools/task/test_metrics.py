@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from gome.tools.task.metrics import ScoringError, get_metric, score_frame
+from gome.tools.task.metrics import ScoringError, Truth, get_metric, score_frame
 
 RNG = np.random.default_rng(7)
 N = 300
@@ -130,3 +130,36 @@ def test_unknown_metric_and_aliases():
     assert get_metric("quadratic_weighted_kappa").name == "qwk"
     with pytest.raises(KeyError, match="unknown metric"):
         get_metric("bleu")
+
+
+@pytest.mark.parametrize("name, draw", [
+    ("roc_auc", lambda rng: (rng.integers(0, 2, N), rng.random(N))),
+    ("accuracy", lambda rng: (rng.integers(0, 3, N), rng.integers(0, 3, N))),
+    ("rmse", lambda rng: (rng.random(N) * 100, rng.random(N) * 100)),
+])
+def test_an_indexed_truth_scores_exactly_as_the_frame_it_was_built_from(name, draw):
+    y, p = draw(np.random.default_rng(3))
+    truth, pred = frames(y, {"y": p})
+    held = pred.sample(frac=0.3, random_state=2)  # validation: a shuffled subset of the truth's rows
+    indexed = Truth(truth, "id", ["y"])
+    assert len(indexed) == N
+    for kw in ({}, {"exact_ids": False}):
+        rows = pred if not kw else held
+        assert score(name, indexed, rows, ["y"], **kw) == score(name, truth, rows, ["y"], **kw)
+
+
+def test_a_truth_without_its_target_column_is_refused_by_name():
+    truth, pred = frames(RNG.integers(0, 2, 20), {"y": RNG.random(20)}, target="label")
+    with pytest.raises(ScoringError, match=r"truth lack column\(s\) \['y'\]"):
+        Truth(truth, "id", ["y"])
+    with pytest.raises(ScoringError, match=r"truth lack column\(s\) \['y'\]"):
+        score("roc_auc", truth, pred, ["y"])
+
+
+def test_integer_ids_match_ids_padded_with_spaces():
+    y, p = RNG.integers(0, 2, 30), RNG.random(30)
+    truth = pd.DataFrame({"id": np.arange(30), "y": y})
+    padded = pd.DataFrame({"id": [f" {i}" for i in range(30)], "y": p})  # a CSV writer padded the ids
+    expected = skm.roc_auc_score(y, p)
+    assert score("roc_auc", Truth(truth, "id", ["y"]), padded, ["y"]) == pytest.approx(expected)
+    assert score("roc_auc", padded.assign(y=y), truth.assign(y=p), ["y"]) == pytest.approx(expected)

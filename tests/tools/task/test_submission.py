@@ -24,6 +24,7 @@ def test_submission_checks(task, breast_cancer, tmp_path):
         "duplicated": pd.concat([sample, sample.iloc[:1]]),
         "no prediction": sample.iloc[1:],
         "missing values": sample.assign(benign=[None] + [0.5] * (len(sample) - 1)),
+        "probabilities must be numbers": sample.assign(benign=["high"] + [0.5] * (len(sample) - 1)),
         r"\[0, 1\]": sample.assign(benign=2.0),
     }
     for message, frame in cases.items():
@@ -31,6 +32,19 @@ def test_submission_checks(task, breast_cancer, tmp_path):
         frame.to_csv(path, index=False)
         with pytest.raises(ScoringError, match=message):
             check_submission(task, path)
+
+
+def test_a_valid_submission_is_accepted_and_a_changed_sample_is_read_again(task, breast_cancer, tmp_path):
+    sample_path = breast_cancer / "public" / "sample_submission.csv"
+    sample = pd.read_csv(sample_path)
+    sub = tmp_path / "submission.csv"
+    sample.assign(benign=[0, 1] * (len(sample) // 2) + [1] * (len(sample) % 2)).to_csv(sub, index=False)
+    check_submission(task, sub)  # integer probabilities are numbers too
+    sample.iloc[:40].to_csv(sample_path, index=False)  # the task's sample changed: fewer ids
+    with pytest.raises(ScoringError, match="not expected"):
+        check_submission(task, sub)
+    sample.iloc[:40].assign(benign=0.25).to_csv(sub, index=False)
+    check_submission(task, sub)
 
 
 def test_symlinked_artifact_is_refused(tmp_path):

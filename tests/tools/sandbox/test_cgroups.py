@@ -1,0 +1,42 @@
+"""A run's cgroup kill: once it found the cgroup empty, a cleanup's second kill reads nothing."""
+
+import subprocess
+
+import pytest
+
+from gome.tools.sandbox.cgroups import CgroupLimits, RunCgroup
+
+LIMITS = CgroupLimits(memory_bytes=1 << 30, pids=64, cpus=1.0)
+
+
+def fake_cgroup(tmp_path, procs: str = "") -> RunCgroup:
+    """A RunCgroup over a folder laid out like cgroup v2 (constructing one only computes paths)."""
+    cgroup = RunCgroup("run-0001", LIMITS, "v2", root=tmp_path)
+    for d in cgroup.dirs:
+        d.mkdir(parents=True)
+        (d / "cgroup.procs").write_text(procs)
+    return cgroup
+
+
+def test_a_cgroup_found_empty_is_not_read_again(tmp_path, monkeypatch):
+    cgroup = fake_cgroup(tmp_path)
+    assert cgroup.kill()
+    kill_file = cgroup.dirs[0] / "cgroup.kill"
+    assert kill_file.read_text() == "1"
+    kill_file.unlink()
+    monkeypatch.setattr(cgroup, "pids", lambda: pytest.fail("an emptied cgroup was read again"))
+    assert cgroup.kill() and not kill_file.exists()  # nothing written either
+
+
+def test_a_cgroup_still_holding_a_process_is_read_again(tmp_path):
+    sleeper = subprocess.Popen(["sleep", "60"])
+    cgroup = fake_cgroup(tmp_path, f"{sleeper.pid}\n")  # the fake file keeps listing it after it dies
+    try:
+        assert not cgroup.kill(rounds=2)
+        assert not cgroup.kill(rounds=1)  # read again: still listed (unreaped, so its pid is not reused)
+        assert sleeper.wait(timeout=10) == -9  # the kill reached it
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    (cgroup.dirs[0] / "cgroup.procs").write_text("")
+    assert cgroup.kill()
