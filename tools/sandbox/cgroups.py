@@ -49,11 +49,12 @@ def _can_create(parent: Path) -> bool:
 class RunCgroup:
     """The cgroup(s) of one script run. Use: create(), then run `join_command()` first in the child's shell."""
 
+    emptied = False  # a kill found it empty (a class default: sweep() makes groups without __init__)
+
     def __init__(self, name: str, limits: CgroupLimits, version: str, root: Path = ROOT):
         self.version, self.limits = version, limits
         parents = [root] if version == "v2" else [root / c for c in V1_CONTROLLERS]
         self.dirs = [p / "gome" / name for p in parents]
-        self.emptied = False
 
     def create(self) -> None:
         for d in self.dirs:

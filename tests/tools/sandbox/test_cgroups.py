@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from gome.tools.sandbox.cgroups import CgroupLimits, RunCgroup
+from gome.tools.sandbox.cgroups import V1_CONTROLLERS, CgroupLimits, RunCgroup, sweep
 
 LIMITS = CgroupLimits(memory_bytes=1 << 30, pids=64, cpus=1.0)
 
@@ -40,3 +40,18 @@ def test_a_cgroup_still_holding_a_process_is_read_again(tmp_path):
         sleeper.wait()
     (cgroup.dirs[0] / "cgroup.procs").write_text("")
     assert cgroup.kill()
+
+
+def test_a_dead_gomes_leftover_cgroup_is_swept(tmp_path):
+    """sweep() rebuilds the leftover's RunCgroup without __init__: a kill on it must work all the same (it once
+    raised AttributeError, and every LocalExecutor after a killed gome failed to start). Laid out like v1: a v2
+    kill writes cgroup.kill, which only cgroupfs lets rmdir remove."""
+    version = "v1"
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that is no longer running
+    parents = [tmp_path] if version == "v2" else [tmp_path / c for c in V1_CONTROLLERS]
+    leftovers = [p / "gome" / f"{dead.pid}-0-abcd1234" for p in parents]
+    for d in leftovers:
+        d.mkdir(parents=True)
+    sweep(version, root=tmp_path)
+    assert not any(d.exists() for d in leftovers)
