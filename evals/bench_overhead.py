@@ -62,6 +62,24 @@ def scripted_model(steps: int):
                                   "Diagnosis": diagnosis("ran", True, "the script ran")})
 
 
+def off_script(run: dict, edits: dict[str, dict], calls: list[dict], steps: int) -> str | None:
+    """How a run left the scripted conversation, or None. Figures from such a run time something else: a re-ask,
+    a whole script after an edit that failed, a fallback. On script, every step runs ok, each makes one text call
+    (its script or edit) and one diagnosis, each update step one hypothesis call, and every update is an edit
+    that applied."""
+    off = [f"{s['id']} {s['status']}" for s in run["steps"] if s["status"] != "ok"]
+    if off or len(run["steps"]) != steps:
+        return f"{len(run['steps'])} of {steps} steps, not ok: {off}"
+    updates = {s["id"] for s in run["steps"] if s.get("intent") == "update"}
+    text = sum(1 for c in calls if c["method"] == "plain")
+    structured = sum(1 for c in calls if c["method"] != "plain")
+    if text != steps or structured != steps + len(updates):
+        return (f"{text} text and {structured} structured calls; on script {steps} and {steps + len(updates)} "
+                f"({len(updates)} update steps)")
+    failed = sorted(i for i in updates if not (edits.get(i, {}).get("asked") == "edits" and edits[i].get("applied")))
+    return f"update steps whose edit did not apply: {failed}" if failed else None
+
+
 def checkpoint_bytes_per_step(db: Path) -> dict[int, int]:
     """Bytes written for each gome step of the trace, grouped by the trace's `step` channel."""
     from langgraph.checkpoint.sqlite import SqliteSaver
@@ -98,7 +116,8 @@ def main() -> None:
         total = time.monotonic() - t0
         run_dir = Path(final["run_dir"])
         run = json.loads((run_dir / "run.json").read_text())
-        edits = [json.loads(p.read_text()).get("edit", {}) for p in sorted(run_dir.glob("experiments/*/plan.json"))]
+        edits = {p.parent.name: json.loads(p.read_text()).get("edit") or {}
+                 for p in run_dir.glob("experiments/*/plan.json")}
         usage = [json.loads(line) for line in (run_dir / "usage.jsonl").read_text().splitlines()]
         ckpt = checkpoint_bytes_per_step(run_dir / "checkpoints.sqlite")
         db_size = (run_dir / "checkpoints.sqlite").stat().st_size
@@ -112,14 +131,10 @@ def main() -> None:
         script = run["steps"][i]["runtime_s"]
         overheads.append((stamps[i] - stamps[i - 1] - llm - script) * 1000)
 
-    # Figures from a run that did not hold the scripted conversation time something else (retries, fallbacks).
-    off = [f"{s['id']} {s['status']}" for s in run["steps"] if s["status"] != "ok"]
-    calls = len(model.calls)
-    if off or len(run["steps"]) != args.steps or calls > 3 * args.steps:
-        sys.exit(f"the run left the scripted conversation: steps not ok {off}, {len(run['steps'])} of {args.steps} "
-                 f"steps, {calls} calls for {args.steps} steps; fix scripted_model() before reading any figure")
-    applied = sum(1 for e in edits if e.get("asked") == "edits" and e.get("applied"))
-    print(f"steps: {len(run['steps'])}  edits applied: {applied} of {args.steps - 1}  total wall: {total:.1f} s  "
+    if problem := off_script(run, edits, model.calls, args.steps):
+        sys.exit(f"the run left the scripted conversation ({problem}); fix scripted_model() before reading any figure")
+    updates = sum(1 for s in run["steps"] if s.get("intent") == "update")
+    print(f"steps: {len(run['steps'])}  update steps (all edits, all applied): {updates}  total wall: {total:.1f} s  "
           f"status: {final['status']}")
     print(f"orchestration overhead per step (ms): median {statistics.median(overheads):.1f}  "
           f"p90 {statistics.quantiles(overheads, n=10)[-1]:.1f}  max {max(overheads):.1f}  (target <= 20 median)")

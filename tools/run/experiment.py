@@ -39,13 +39,16 @@ def _train_frame(path: str, version: tuple | None) -> pd.DataFrame:  # the file'
 
 def load_train(task: Task) -> pd.DataFrame:
     path = Path(task.data_dir) / task.train_file
-    return _train_frame(str(path), file_version(path))
+    version = file_version(path)  # None (a link, say): no version to key on, so it is read every time
+    return (_train_frame if version else _train_frame.__wrapped__)(str(path), version)
 
 
 def load_truth(task: Task) -> Truth:
     """The held-out predictions' answers: train's targets by id, indexed once per version of train."""
     path = Path(task.data_dir) / task.train_file
-    return _truth(str(path), file_version(path), task.id_column, tuple(task.target_columns))
+    version = file_version(path)
+    return (_truth if version else _truth.__wrapped__)(str(path), version, task.id_column,
+                                                        tuple(task.target_columns))
 
 
 @functools.lru_cache(maxsize=4)

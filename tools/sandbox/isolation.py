@@ -89,7 +89,10 @@ def sandbox_candidates(python: str = sys.executable) -> str:
 def bwrap_args(bwrap: str, workdir: Path, data_dir: Path, *, allow_network: bool, tmp_bytes: int,
                gpus: list[str] | None = None, candidates: Path | None = None, python: str = sys.executable
                ) -> list[str]:
-    args = [*_host_args(bwrap, allow_network, tmp_bytes, python)]
+    system, tmp_and_python = _host_args(bwrap, tmp_bytes, python)
+    etc = [a for f in ETC_FILES + (NET_ETC_FILES if allow_network else ()) if os.path.exists(f)
+           for a in ("--ro-bind", f, f)]  # looked up at every launch: /etc/resolv.conf comes and goes
+    args = [*system, *etc, *tmp_and_python]
     work, data = sandbox_paths(python)
     args += ["--perms", "0755", "--dir", str(Path(work).parent),  # traversable by the slot's uid
              "--ro-bind", str(data_dir), data, "--bind", str(workdir), work, "--chdir", work]
@@ -105,23 +108,20 @@ def bwrap_args(bwrap: str, workdir: Path, data_dir: Path, *, allow_network: bool
 
 
 @functools.lru_cache(maxsize=8)
-def _host_args(bwrap: str, allow_network: bool, tmp_bytes: int, python: str) -> tuple[str, ...]:
-    """What every sandbox of this process binds from the host: the system, the Python, a fresh /tmp. Looked up
-    once (a few dozen stats a launch otherwise)."""
-    args = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
-            "--new-session", "--ro-bind", "/usr", "/usr"]
+def _host_args(bwrap: str, tmp_bytes: int, python: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What every sandbox of this process binds from the host, looked up once (a few dozen stats a launch
+    otherwise): (the system folders, then a fresh /tmp and the Python)."""
+    system = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
+              "--new-session", "--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         p = Path("/") / name
         if p.is_symlink():
-            args += ["--symlink", os.readlink(p), str(p)]
+            system += ["--symlink", os.readlink(p), str(p)]
         elif p.is_dir():
-            args += ["--ro-bind", str(p), str(p)]
-    for f in ETC_FILES + (NET_ETC_FILES if allow_network else ()):
-        if os.path.exists(f):
-            args += ["--ro-bind", f, f]
+            system += ["--ro-bind", str(p), str(p)]
     # /tmp before the Python binds: a venv under /tmp must be mounted on top of the tmpfs, not hidden by it.
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
-             "--size", str(tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
+    args = ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
+            "--size", str(tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
     made: set[str] = {"/tmp"}
     for root in python_roots(python):
         for parent in reversed(Path(root).parents[:-1]):  # traversable parents even where the host's are 0700
@@ -129,7 +129,7 @@ def _host_args(bwrap: str, allow_network: bool, tmp_bytes: int, python: str) -> 
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(str(parent))
         args += ["--ro-bind", root, root]
-    return tuple(args)
+    return tuple(system), tuple(args)
 
 
 def setpriv_args(setpriv: str, uid: int) -> list[str]:

@@ -270,7 +270,7 @@ class _Spares:
         """A used image: released in the background when the next run starts, or RELEASE_AFTER_S from now."""
         with self.lock:
             self.used.append((image, device))
-            if self.timer is None or not self.timer.is_alive():
+            if len(self.used) == 1:  # the first one waiting: a timer of its own (one waiting already has one)
                 self.timer = threading.Timer(RELEASE_AFTER_S, self.flush)
                 self.timer.daemon = True
                 self.timer.start()
@@ -295,8 +295,11 @@ class _Spares:
         self.pool.submit(lambda: None).result()
 
     def close(self) -> None:
-        """Release the spares made ahead (at exit: a loop device is not left attached to an unused image)."""
+        """Release the spares made ahead and the used images (at exit: a loop device is not left attached to an
+        unused image)."""
         with self.lock:
+            if self.timer is not None:
+                self.timer.cancel()  # released here, not by a daemon thread the interpreter may stop mid-way
             ready, self.ready = list(self.ready.values()), {}
         for future in ready:
             with contextlib.suppress(Exception):

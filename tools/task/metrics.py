@@ -176,6 +176,8 @@ class Truth:
     def __init__(self, frame: pd.DataFrame, id_column: str, target_columns: list[str]):
         _check_columns(frame, [id_column, *target_columns], "truth")
         self.targets = frame[list(target_columns)].set_axis(id_index(frame[id_column]))
+        # Its lookup table built now: pandas builds it lazily, and parallel traces share this Truth from threads.
+        self.unique = self.targets.index.is_unique
 
     def __len__(self) -> int:
         return len(self.targets)

@@ -80,7 +80,8 @@ def check_submission(task: Task, path: str | Path) -> None:
     each, no missing values, probabilities in range. Raises ScoringError saying what is wrong."""
     sub = read_artifact_csv(path, output_caps(task)[task.submission_file], _max_columns(task))
     sample = Path(task.data_dir) / task.sample_submission_file
-    columns, ids = _sample(str(sample), file_version(sample), task.id_column)
+    version = file_version(sample)  # None (a link, say): no version to key on, so it is read every time
+    columns, ids = (_sample if version else _sample.__wrapped__)(str(sample), version, task.id_column)
     if set(sub.columns) != set(columns):
         raise ScoringError(f"columns {list(sub.columns)} differ from the sample submission's {list(columns)}")
     check_ids(sub[task.id_column], ids, exact=True)
