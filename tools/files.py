@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import secrets
@@ -123,6 +124,21 @@ def made_of(path: Path, make: Callable[[Path], T]) -> T:
         while len(_made) > MADE_KEPT:
             _made.popitem(last=False)
     return value
+
+
+def per_version(maxsize: int):
+    """A cache of fn(path, *args), kept per version of the file at `path` (least recently used first out of
+    `maxsize`): made again when the file changes; a file with no version (a link, missing, not regular) is never
+    cached. For what is big or keyed by more than the path (made_of keeps every record of a run)."""
+    def wrap(fn: Callable[..., T]) -> Callable[..., T]:
+        cached = functools.lru_cache(maxsize)(lambda path, version, *args: fn(path, *args))
+
+        @functools.wraps(fn)
+        def call(path: str | Path, *args) -> T:
+            version = file_version(path)
+            return cached(str(path), version, *args) if version else fn(str(path), *args)
+        return call
+    return wrap
 
 
 def forget(path: str | Path) -> None:

@@ -132,3 +132,20 @@ def test_an_empty_folder_is_removed_without_reading_the_mount_table(tmp_path, mo
     (tmp_path / "full" / "sub" / "a.csv").write_text("x")
     remove_tree(tmp_path / "full")  # not empty: the mounts below it are looked up and it is still removed
     assert not (tmp_path / "full").exists() and len(mount_reads) == 1
+
+
+def test_a_cache_per_file_version_reads_again_when_the_file_changes_and_never_caches_a_link(tmp_path):
+    reads = []
+
+    @files.per_version(2)
+    def rows(path, sep):
+        reads.append(path)
+        return open(path).read().split(sep)
+
+    data = tmp_path / "train.csv"
+    data.write_text("a,b")
+    assert rows(data, ",") == rows(str(data), ",") == ["a", "b"] and len(reads) == 1
+    write_text(data, "c,d")  # replaced: a new version
+    assert rows(data, ",") == ["c", "d"] and len(reads) == 2
+    os.symlink(data, tmp_path / "link")
+    assert rows(tmp_path / "link", ",") == rows(tmp_path / "link", ",") == ["c", "d"] and len(reads) == 4

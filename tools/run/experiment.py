@@ -9,14 +9,13 @@ their caps. Logs are written by gome where the script cannot reach, and the scri
 from __future__ import annotations
 
 import contextlib
-import functools
 from pathlib import Path
 
 import pandas as pd
 
 from gome.state.graph_state import RunSummary
 from gome.state.records import Task
-from gome.tools.files import copy_file, file_version, remove_tree
+from gome.tools.files import copy_file, per_version, remove_tree
 from gome.tools.run.folder import ExperimentFolder, RunFolder
 from gome.tools.sandbox.executor import Collect, Executor, Limits, RunResult
 from gome.tools.sandbox.quota import unmount_stale
@@ -32,28 +31,14 @@ from gome.tools.task.submission import (
 DEBUG_MIN_ROWS = 10  # a debug run's held-out predictions need only be well formed
 
 
-@functools.lru_cache(maxsize=4)
-def _train_frame(path: str, version: tuple | None) -> pd.DataFrame:  # the file's version in the key: re-read when
-    return pd.read_csv(path)                                         # it changes (inode, size, mtime, ctime)
-
-
-def load_train(task: Task) -> pd.DataFrame:
-    path = Path(task.data_dir) / task.train_file
-    version = file_version(path)  # None (a link, say): no version to key on, so it is read every time
-    return (_train_frame if version else _train_frame.__wrapped__)(str(path), version)
-
-
 def load_truth(task: Task) -> Truth:
     """The held-out predictions' answers: train's targets by id, indexed once per version of train."""
-    path = Path(task.data_dir) / task.train_file
-    version = file_version(path)
-    return (_truth if version else _truth.__wrapped__)(str(path), version, task.id_column,
-                                                        tuple(task.target_columns))
+    return _truth(Path(task.data_dir) / task.train_file, task.id_column, tuple(task.target_columns))
 
 
-@functools.lru_cache(maxsize=4)
-def _truth(path: str, version: tuple | None, id_column: str, targets: tuple[str, ...]) -> Truth:
-    return Truth(_train_frame(path, version), id_column, list(targets))
+@per_version(4)
+def _truth(path: str, id_column: str, targets: tuple[str, ...]) -> Truth:
+    return Truth(pd.read_csv(path), id_column, list(targets))
 
 
 def clear_run(folder: ExperimentFolder, task: Task) -> None:

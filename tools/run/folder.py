@@ -284,23 +284,21 @@ class RunFolder:
         """Where gome's own small scripts run in the sandbox (the environment probe, import checks)."""
         return ExperimentFolder(self.root / "checks" / name)
 
-    def experiment_folders(self) -> list[ExperimentFolder]:
+    def _experiment_paths(self) -> list[str]:
+        """experiments/<id> folders (no link followed), in id order; strings: at every step this lists them all."""
         try:
             with os.scandir(self.root / "experiments") as found:
-                names = sorted(e.name for e in found if e.is_dir(follow_symlinks=False))
+                return sorted(e.path for e in found if e.is_dir(follow_symlinks=False))
         except (FileNotFoundError, NotADirectoryError):
             return []
-        return [ExperimentFolder(self.root / "experiments" / name) for name in names]
+
+    def experiment_folders(self) -> list[ExperimentFolder]:
+        return [ExperimentFolder(Path(p)) for p in self._experiment_paths()]
 
     def records(self, name: str, make: Callable[[str], T]) -> list[T]:
         """make(experiments/<id>/<name>) for every experiment, in id order, made once per version of each file
-        (made_of: shared, read-only). Paths stay strings here: at every step this runs for every experiment."""
-        try:
-            with os.scandir(self.root / "experiments") as found:
-                folders = sorted(e.path for e in found if e.is_dir(follow_symlinks=False))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        return [made_of(os.path.join(folder, name), make) for folder in folders]
+        (made_of: shared, read-only)."""
+        return [made_of(os.path.join(folder, name), make) for folder in self._experiment_paths()]
 
     def journal(self) -> Journal:
         """Every finished experiment (one with its record written), typed; the records are shared (made_of)."""
@@ -403,8 +401,7 @@ class RunFolder:
         with _lock:
             run = self.read("run", {})
             run.update(fields)
-            run["steps"] = sorted((dict(r) for r in self.records("metrics.json", _step_row) if r is not None),
-                                  key=lambda r: r["id"])
+            run["steps"] = [dict(r) for r in self.records("metrics.json", _step_row) if r is not None]  # id order
             run["mode_switches"] = [{"after": s["id"], "trace": s["trace"], "switch": s["switch"]}
                                     for s in run["steps"] if s.get("switch")]
             run["best"] = read_json(self.best / "best.json")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import math
 import re
@@ -13,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from gome.state.records import Task
-from gome.tools.files import UnsafeFile, file_version, read_bytes
+from gome.tools.files import UnsafeFile, per_version, read_bytes
 from gome.tools.task.metrics import (
     ScoringError,
     Truth,
@@ -79,9 +78,7 @@ def check_submission(task: Task, path: str | Path) -> None:
     """Validate a submission the way MLE-bench's validator does: same columns and ids as the sample, one row
     each, no missing values, probabilities in range. Raises ScoringError saying what is wrong."""
     sub = read_artifact_csv(path, output_caps(task)[task.submission_file], _max_columns(task))
-    sample = Path(task.data_dir) / task.sample_submission_file
-    version = file_version(sample)  # None (a link, say): no version to key on, so it is read every time
-    columns, ids = (_sample if version else _sample.__wrapped__)(str(sample), version, task.id_column)
+    columns, ids = _sample(Path(task.data_dir) / task.sample_submission_file, task.id_column)
     if set(sub.columns) != set(columns):
         raise ScoringError(f"columns {list(sub.columns)} differ from the sample submission's {list(columns)}")
     check_ids(sub[task.id_column], ids, exact=True)
@@ -96,8 +93,8 @@ def check_submission(task: Task, path: str | Path) -> None:
         check_probabilities(numeric)
 
 
-@functools.lru_cache(maxsize=8)
-def _sample(path: str, version: tuple | None, id_column: str) -> tuple[tuple[str, ...], pd.Index]:
+@per_version(8)
+def _sample(path: str, id_column: str) -> tuple[tuple[str, ...], pd.Index]:
     """The sample submission's columns and ids, read once per version of the file (every step checks against it)."""
     sample = pd.read_csv(path)
     return tuple(sample.columns), id_index(sample[id_column])
