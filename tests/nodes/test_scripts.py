@@ -29,6 +29,7 @@ fit([1,2,3],
 '''
     assert same_program(BASE, relaid)
     assert same_program("try:\n    a()\nexcept E: pass\n", "try:\n    a()\nexcept E:\n    pass\n")  # a lone pass
+    assert same_program("x = 'é'; y = 1  # é\r\n@d\ndef f(): pass\n", "x = 'é'\ny = 1\n@d\ndef f():\n    pass\n")
 
 
 @pytest.mark.parametrize("a, b", [
@@ -42,6 +43,12 @@ fit([1,2,3],
     # a line moved out of a try: the same bytecode since 3.11 (the exception table differs), another program
     ("try:\n    a()\n    b()\nexcept E:\n    pass\n", "try:\n    a()\nexcept E:\n    pass\nelse:\n    b()\n"),
     ("def f(x):\n    assert x > 0\n    return x\n", "def f(x):\n    return x\n"),  # an assert (-O drops it)
+    # statements whose own text is the same but not their decorators, or not where a line of several cuts them
+    ("@cache\ndef f():\n    return 1\n", "@wraps(g)\ndef f():\n    return 1\n"),
+    ("@a\n@b\nclass C:\n    pass\n", "@b\n@a\nclass C:\n    pass\n"),
+    ("a(); b()\nb()\n", "a()\na(); b()\n"),
+    ("s = 'é'; t = 1\nu = 2\n", "s = 'é'\nt = 1; u = 3\n"),  # a cut after non-ASCII text
+    ("x = 1\ry = 2\r\nz = 3\n", "x = 1\ny = 2\nz = 4\n"),  # any line end
 ])
 def test_a_changed_program_is_not_the_same(a, b):
     assert not same_program(a, b)

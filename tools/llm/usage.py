@@ -36,12 +36,17 @@ class Ledger:
 
     @classmethod
     def of(cls, path: str | Path) -> Ledger:
-        """The ledger of a usage.jsonl file, shared by everything in this process that writes to it."""
-        path = Path(path).resolve()
+        """The ledger of a usage.jsonl file, shared by everything in this process that writes to it (looked up by
+        the path as given, then as resolved: resolving costs a system call per folder, and every LLM call asks)."""
         with _ledgers_lock:
-            if str(path) not in _ledgers:
-                _ledgers[str(path)] = cls(path)
-            return _ledgers[str(path)]
+            if (known := _ledgers.get(str(path))) is not None:
+                return known
+        real = Path(path).resolve()
+        with _ledgers_lock:
+            if str(real) not in _ledgers:
+                _ledgers[str(real)] = cls(real)
+            _ledgers[str(path)] = _ledgers[str(real)]
+            return _ledgers[str(real)]
 
     def _count(self, row: dict) -> None:
         c = self.by_model.setdefault(row.get("model") or "?", [0, 0, 0, 0])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 # What Kaggle practitioners reach for, by distribution name -> import name.
 ML_PACKAGES = {"numpy": "numpy", "pandas": "pandas", "scikit-learn": "sklearn", "scipy": "scipy",
@@ -76,20 +76,27 @@ def imports_of(code: str) -> list[tuple[str, tuple[str, ...], int]]:
 
 @functools.lru_cache(maxsize=4)  # a step asks twice of the same script: moving imports, then checking them
 def _imports_of(code: str) -> tuple[tuple[str, tuple[str, ...], int], ...]:
-    tree = ast.parse(code)
-    guarded = set()
-    for node in ast.walk(tree):  # imports inside try: ... except ImportError: are the script's own fallback
-        if isinstance(node, ast.Try) and any(_catches_import_error(h) for h in node.handlers):
-            guarded |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
     found = []
-    for node in ast.walk(tree):
-        if id(node) in guarded:
-            continue
+    for node in _statements(ast.parse(code).body):
         if isinstance(node, ast.Import):
             found += [(a.name, (), node.lineno) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             found.append((node.module, tuple(a.name for a in node.names if a.name != "*"), node.lineno))
     return tuple(sorted(found, key=lambda f: f[2]))
+
+
+def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement, nested ones included, but not those a `try: ... except ImportError:` guards (the script's
+    own fallback). Imports are statements: walking expressions too (ast.walk) cost ten times more."""
+    for stmt in body:
+        yield stmt
+        guarded = isinstance(stmt, ast.Try) and any(_catches_import_error(h) for h in stmt.handlers)
+        for name, value in ast.iter_fields(stmt):
+            if isinstance(value, list) and not (guarded and name == "body"):
+                yield from _statements([i for i in value if isinstance(i, ast.stmt)])
+                for part in value:  # an except clause, a match case: statements of their own
+                    if isinstance(part, ast.excepthandler | ast.match_case):
+                        yield from _statements(part.body)
 
 
 def _catches_import_error(handler: ast.ExceptHandler) -> bool:

@@ -163,3 +163,31 @@ def test_integer_ids_match_ids_padded_with_spaces():
     expected = skm.roc_auc_score(y, p)
     assert score("roc_auc", Truth(truth, "id", ["y"]), padded, ["y"]) == pytest.approx(expected)
     assert score("roc_auc", padded.assign(y=y), truth.assign(y=p), ["y"]) == pytest.approx(expected)
+
+
+def test_labels_are_read_as_the_scored_rows_hold_them_though_train_has_gaps():
+    # A train set with an unlabelled row reads its label column as floats (1.0, NaN); the rows a script held out
+    # are whole numbers, and predictions of 0 and 1 must match them, as they would in a train set without gaps.
+    truth = pd.DataFrame({"id": ["a", "b", "c", "d", "e"], "y": [0, 1, None, 1, 0]})
+    pred = pd.DataFrame({"id": ["e", "a", "b"], "y": [0, 0, 1]})
+    indexed = Truth(truth, "id", ["y"])
+    assert score("accuracy", indexed, pred, ["y"], exact_ids=False) == 1.0
+    assert score("accuracy", indexed, pred.assign(y=["0", "1", "1"]), ["y"], exact_ids=False) == pytest.approx(2 / 3)
+    text = pd.DataFrame({"id": ["a", "b", "c"], "y": [" cat", "dog ", "1.5"]})  # not numbers: compared as text
+    assert score("accuracy", Truth(text, "id", ["y"]), pd.DataFrame({"id": ["b", "a"], "y": ["dog", "cat"]}),
+                 ["y"], exact_ids=False) == 1.0
+
+
+def test_a_truth_with_duplicated_ids_is_a_scoring_error_not_a_crash():
+    truth = pd.DataFrame({"id": [1, 1, 2, 3], "y": [0, 1, 1, 0]})
+    pred = pd.DataFrame({"id": [1, 2, 3], "y": [0.2, 0.9, 0.1]})
+    for name in ("roc_auc", "rmse"):
+        with pytest.raises(ScoringError, match=r"the truth has 1 duplicated ids \(first: '1'\)"):
+            score(name, truth, pred, ["y"], exact_ids=False)
+
+
+def test_regression_truth_with_a_missing_answer_among_the_scored_rows_names_its_id():
+    truth = pd.DataFrame({"id": ["a", "b", "c"], "y": [1.0, None, 3.0]})
+    assert score("rmse", truth, pd.DataFrame({"id": ["c", "a"], "y": [3.0, 1.0]}), ["y"], exact_ids=False) == 0.0
+    with pytest.raises(ScoringError, match=r"truth: 1 rows have missing or non-numeric values \(first id: 'b'\)"):
+        score("rmse", truth, pd.DataFrame({"id": ["a", "b"], "y": [1.0, 2.0]}), ["y"], exact_ids=False)
