@@ -4,7 +4,8 @@ Each node's checkpoint is written in the background while the next node starts (
 WAL mode, where a power cut loses what the system had not yet written), so a run killed at any point resumes from
 its last saved node: `resume_gome(run_dir)` (the CLI's `gome resume`). A kill in the millisecond the save takes
 loses that node's checkpoint, and resume runs the node again, as it runs a node killed mid-way (every node may
-run again: its experiment id, folder and records are its step's). Waiting for each save ("sync") cost a step
+run again: its experiment id, folder and records are its step's). A save that fails stops the run at the next
+node (CheckpointSaveError, in crash.txt): nothing goes on unsaved. Waiting for each save ("sync") cost a step
 about 3 ms of its orchestration. Progress events go to the caller and to <run_dir>/events.jsonl.
 
 A run folder is held by one process at a time (a lock the kernel drops when the holder dies). A run that fails

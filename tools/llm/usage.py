@@ -37,16 +37,20 @@ class Ledger:
     @classmethod
     def of(cls, path: str | Path) -> Ledger:
         """The ledger of a usage.jsonl file, shared by everything in this process that writes to it (looked up by
-        the path as given, then as resolved: resolving costs a system call per folder, and every LLM call asks)."""
+        an absolute path as given, then as resolved: resolving costs a system call per folder, and every LLM call
+        asks; a relative path means another file once the working folder changes)."""
+        given = str(path) if os.path.isabs(path) else None
         with _ledgers_lock:
-            if (known := _ledgers.get(str(path))) is not None:
+            if given is not None and (known := _ledgers.get(given)) is not None:
                 return known
         real = Path(path).resolve()
         with _ledgers_lock:
             if str(real) not in _ledgers:
                 _ledgers[str(real)] = cls(real)
-            _ledgers[str(path)] = _ledgers[str(real)]
-            return _ledgers[str(real)]
+            ledger = _ledgers[str(real)]
+            if given is not None:
+                _ledgers[given] = ledger
+            return ledger
 
     def _count(self, row: dict) -> None:
         c = self.by_model.setdefault(row.get("model") or "?", [0, 0, 0, 0])

@@ -194,12 +194,17 @@ class Truth:
         return len(self.targets)
 
     def rows(self, ids: pd.Index) -> np.ndarray:
-        """The positions of these ids (all known: check_ids said so)."""
-        if not self.unique:
-            dups = self.targets.index[self.targets.index.duplicated()]
-            raise ScoringError(f"the truth has {len(dups)} duplicated ids (first: {str(dups[0])[:40]!r}): a "
-                               "prediction cannot be matched to one answer")
-        return self.targets.index.get_indexer(ids)
+        """The positions of these ids (all known: check_ids said so). An id that train holds twice has no one
+        answer: a ScoringError (train's other duplicated ids do not matter)."""
+        index = self.targets.index
+        if self.unique:
+            return index.get_indexer(ids)
+        once = ~index.duplicated(keep=False)
+        rows = index[once].get_indexer(ids)
+        if (rows < 0).any():
+            raise ScoringError(f"id {str(ids[rows < 0][0])[:40]!r} has {int((index == ids[rows < 0][0]).sum())} "
+                               "rows in the truth: its prediction cannot be matched to one answer")
+        return np.flatnonzero(once)[rows]
 
     # cached_property holds a lock while it computes (Python 3.11): threads share one Truth.
     @functools.cached_property
@@ -208,17 +213,23 @@ class Truth:
         return numbers(self.targets)
 
     @functools.cached_property
-    def _labels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _labels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """The first target as labels both ways _as_labels writes them (as integers, as stripped text) and, per
-        row, whether it is a whole number: what _as_labels makes of any selection, reckoned once."""
+        row, whether it is a whole number: what _as_labels makes of any selection, reckoned once. None where the
+        whole column would read integers less exactly than a selection: text among integers past 2**53 makes the
+        column floats."""
         col = self.targets.iloc[:, 0]
         num = pd.to_numeric(col, errors="coerce")
+        if num.dtype.kind == "f" and (num.abs() >= 2**53).any():
+            return None
         whole = (num.notna() & (np.mod(num, 1) == 0)).to_numpy()
         as_int = num.where(whole, 0).astype("int64").astype(str).to_numpy()
         return as_int, col.astype(str).str.strip().to_numpy(), whole
 
     def labels(self, rows: np.ndarray) -> np.ndarray:
         """_as_labels of the first target at these rows."""
+        if self._labels is None:
+            return _as_labels(self.targets.iloc[rows, 0])
         as_int, as_text, whole = self._labels
         return as_int[rows] if whole[rows].all() else as_text[rows]
 

@@ -178,12 +178,22 @@ def test_labels_are_read_as_the_scored_rows_hold_them_though_train_has_gaps():
                  ["y"], exact_ids=False) == 1.0
 
 
-def test_a_truth_with_duplicated_ids_is_a_scoring_error_not_a_crash():
-    truth = pd.DataFrame({"id": [1, 1, 2, 3], "y": [0, 1, 1, 0]})
-    pred = pd.DataFrame({"id": [1, 2, 3], "y": [0.2, 0.9, 0.1]})
+def test_an_id_that_train_holds_twice_is_a_scoring_error_and_the_others_still_score():
+    truth = pd.DataFrame({"id": [1, 1, 2, 3, 4], "y": [0, 1, 1, 0, 1]})
     for name in ("roc_auc", "rmse"):
-        with pytest.raises(ScoringError, match=r"the truth has 1 duplicated ids \(first: '1'\)"):
-            score(name, truth, pred, ["y"], exact_ids=False)
+        with pytest.raises(ScoringError, match=r"id '1' has 2 rows in the truth"):
+            score(name, truth, pd.DataFrame({"id": [1, 3, 4], "y": [0.2, 0.1, 0.9]}), ["y"], exact_ids=False)
+    pred = pd.DataFrame({"id": [2, 3, 4], "y": [0.9, 0.1, 0.8]})
+    assert score("roc_auc", truth, pred, ["y"], exact_ids=False) == 1.0
+    assert score("rmse", truth, pred, ["y"], exact_ids=False) == pytest.approx(np.sqrt((0.01 + 0.01 + 0.04) / 3))
+
+
+def test_integer_labels_past_two_to_the_53_are_read_exactly_beside_text():
+    # "unknown" makes train's whole column floats; the scored rows are integers, read exactly as they are
+    truth = pd.DataFrame({"id": ["a", "b", "c"], "y": ["9007199254740993", "unknown", "3"]})
+    pred = pd.DataFrame({"id": ["a", "c"], "y": [9007199254740993, 3]})
+    assert score("accuracy", Truth(truth, "id", ["y"]), pred, ["y"], exact_ids=False) == 1.0
+    assert score("accuracy", truth, pred.assign(y=[9007199254740992, 3]), ["y"], exact_ids=False) == 0.5
 
 
 def test_regression_truth_with_a_missing_answer_among_the_scored_rows_names_its_id():
