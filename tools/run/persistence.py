@@ -6,10 +6,8 @@ resume anywhere the folder and the database are reachable.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -18,44 +16,6 @@ from langgraph.store.sqlite import SqliteStore
 from gome.tools.run.folder import RunFolder, RunFolderError
 
 DB_NAME = "checkpoints.sqlite"
-_unsaved: dict[str, BaseException] = {}  # run folder -> the first checkpoint save that failed there
-_unsaved_lock = threading.Lock()
-
-
-class CheckpointSaveError(RuntimeError):
-    """A checkpoint could not be saved: the run stops rather than go on with work that resume would not find."""
-
-
-def _watched(saver: Any, folder: RunFolder) -> Any:
-    """The saver, its failures kept. Checkpoints are saved in the background (durability "async"), and LangGraph
-    reports a failed save only when the graph ends: every later save fails on it, and nodes would run on, unsaved,
-    for the rest of the run. The next node raises it instead (raise_if_unsaved)."""
-    key = str(folder.root)
-    with _unsaved_lock:
-        _unsaved.pop(key, None)
-    def watch(save):
-        def watched(*args, **kwargs):
-            try:
-                return save(*args, **kwargs)
-            except Exception as e:
-                with _unsaved_lock:
-                    _unsaved.setdefault(key, e)
-                raise
-        return watched
-
-    for name in ("put", "put_writes"):
-        setattr(saver, name, watch(getattr(saver, name)))
-    return saver
-
-
-def raise_if_unsaved(run_dir: str | None) -> None:
-    """Raise CheckpointSaveError when a checkpoint of this run folder could not be saved."""
-    error = _unsaved.get(str(Path(run_dir))) if run_dir and _unsaved else None
-    if error is not None:
-        raise CheckpointSaveError(
-            f"a checkpoint could not be saved ({type(error).__name__}: {str(error)[:300]}); the run stops here so "
-            "that no work goes unsaved: fix the cause (disk space, the database) and `gome resume` continues from "
-            "the last checkpoint saved") from error
 
 
 def is_postgres(db: str | None) -> bool:
@@ -74,7 +34,7 @@ def persistence(folder: RunFolder, db: str | None = None) -> Iterator[tuple[Any,
         with PostgresSaver.from_conn_string(db) as saver, PostgresStore.from_conn_string(db) as store:
             saver.setup()
             store.setup()
-            yield _watched(saver, folder), store
+            yield saver, store
         return
     path = str(folder.path(DB_NAME))
     with closing(sqlite3.connect(path, check_same_thread=False)) as saver_conn, \
@@ -88,7 +48,7 @@ def persistence(folder: RunFolder, db: str | None = None) -> Iterator[tuple[Any,
             conn.execute("PRAGMA synchronous=NORMAL")
         store = SqliteStore(store_conn)
         store.setup()
-        yield _watched(SqliteSaver(saver_conn), folder), store
+        yield SqliteSaver(saver_conn), store
 
 
 def check_resumable(folder: RunFolder, db: str | None) -> None:

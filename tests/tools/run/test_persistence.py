@@ -1,5 +1,6 @@
-"""Checkpoints are saved in the background: a save that fails stops the run at the next node, with the cause, and
-resume continues from the last checkpoint that was saved."""
+"""A checkpoint that cannot be saved stops the run before the next node starts (durability "sync": with "async",
+LangGraph reports a failed save only when the graph ends, and the run would go on unsaved), with the cause
+recorded, and resume continues from the last checkpoint that was saved."""
 
 import json
 from pathlib import Path
@@ -10,7 +11,6 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from gome import RunConfig, run_gome
 from gome.evals.bench_overhead import scripted_model
 from gome.graph.run import resume_gome
-from gome.tools.run.persistence import CheckpointSaveError
 
 
 def test_a_checkpoint_that_cannot_be_saved_stops_the_run_and_resume_continues(breast_cancer, tmp_path, monkeypatch):
@@ -23,13 +23,13 @@ def test_a_checkpoint_that_cannot_be_saved_stops_the_run_and_resume_continues(br
         return put(self, *args, **kwargs)
 
     monkeypatch.setattr(SqliteSaver, "put", full_disk)
-    with pytest.raises(CheckpointSaveError, match=r"could not be saved \(OSError: \[Errno 28\] No space left"):
+    with pytest.raises(OSError, match=r"No space left on device"):
         run_gome(breast_cancer, RunConfig(steps=4, time_s=600), out=tmp_path / "out", chat_model=scripted_model(4))
     run_dir = next((tmp_path / "out").iterdir())
-    # it stopped at the next node: no more experiments ran unsaved, and the run says why
+    # it stopped there: no more experiments ran unsaved, and the run says why
     assert [p.name for p in (run_dir / "experiments").iterdir()] == ["0001"]
     assert json.loads((run_dir / "run.json").read_text())["status"] == "crashed"
-    assert "CheckpointSaveError: a checkpoint could not be saved" in (run_dir / "crash.txt").read_text()
+    assert "OSError: [Errno 28] No space left on device" in (run_dir / "crash.txt").read_text()
 
     monkeypatch.setattr(SqliteSaver, "put", put)  # space freed
     final = resume_gome(run_dir, chat_model=scripted_model(4))
