@@ -122,16 +122,18 @@ def execute(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> d
 
 def attempt_run(state: dict, runtime, run: RunFolder, folder: ExperimentFolder, task: Task, cfg: RunConfig,
                 pending: PendingScript) -> RunSummary:
-    """One attempt: the import check, a run on a sample when train is big, then the full run."""
-    clear_run(folder, task)  # an attempt that stops before it runs must not leave the last one's logs as its own
+    """One attempt: the import check, a run on a sample when train is big, then the full run. An attempt that
+    stops before it runs clears the last one's logs, which must not pass for its own (a run clears them itself)."""
     deadline = state.get("deadline", time.time() + cfg.script_timeout_s)
     if cfg.repair.static_check and (problems := static_problems(runtime, run, folder, deadline)):
+        clear_run(folder, task)
         return RunSummary(id=pending["id"], status="error", runtime_s=0.0, score=None, score_source=None,
                           val_error=None, submission_valid=False, phase="static",
                           detail="imports that do not resolve in the sandbox: " + "; ".join(problems)[:1500])
     candidates = None
     if pending.get("kind") == "blend":
         if missing := stage_candidates(run, folder, task, (state.get("gradient") or {}).get("blend") or []):
+            clear_run(folder, task)
             return RunSummary(id=pending["id"], status="error", runtime_s=0.0, score=None, score_source=None,
                               val_error=None, submission_valid=False, phase="candidates", detail=missing)
         candidates = folder.candidates

@@ -39,10 +39,20 @@ from pydantic import ValidationError
 
 from gome.state.journal import Journal, beats
 from gome.state.records import Experiment
-from gome.tools.files import MAX_JSON_BYTES, copy_file, copy_tree, made_of, read_text, remove_tree, write_text
+from gome.tools.files import (
+    MAX_JSON_BYTES,
+    copy_file,
+    copy_tree,
+    file_version,
+    made_of,
+    read_text,
+    remove_tree,
+    write_text,
+)
 
 T = TypeVar("T")
 _lock = threading.RLock()  # parallel traces share one process: serialise run-level files
+_written: dict[str, tuple[tuple | None, dict]] = {}  # run.json path -> (its version, what) as this process wrote it
 MAX_CODE_BYTES = 1 << 20  # a script gome wrote or was given; longer ones are not code
 MAX_LOG_BYTES = 1 << 20
 RESERVE_BYTES = 4 << 20  # freed when the disk is full, so the run can still record how it ended
@@ -230,10 +240,13 @@ def _experiment(path: str | Path) -> Experiment | None:
         return None
 
 
-def _step_row(path: str | Path) -> dict | None:
-    """An experiment's line in run.json's steps."""
+def _step_row(path: str | Path) -> tuple[dict, str] | None:
+    """An experiment's line in run.json's steps: (the row, its JSON text), made once per version of its record."""
     exp = made_of(path, _experiment)
-    return exp.model_dump(mode="json", include=set(STEP_FIELDS)) if exp is not None else None
+    if exp is None:
+        return None
+    row = exp.model_dump(mode="json", include=set(STEP_FIELDS))
+    return row, json.dumps(row, default=str)
 
 
 @functools.lru_cache(maxsize=64)
@@ -242,14 +255,19 @@ def _indented(compact: str) -> str:
     return json.dumps(json.loads(compact), indent=2).replace("\n", "\n  ")
 
 
-def run_json_text(run: dict) -> str:
+def run_json_text(run: dict, lines: dict[str, list[str]] | None = None) -> str:
     """run.json as people read it, one step per line. Python's json runs its slow encoder for any indent: a whole
-    indented run.json, rewritten at every step, cost O(steps) per step."""
-    def value(v: Any) -> str:
+    indented run.json, rewritten at every step, cost O(steps) per step. `lines`: the JSON text of a list's items,
+    already made (the steps: each is made once per version of its record)."""
+    lines = lines or {}
+
+    def value(k: str, v: Any) -> str:
+        if k in lines and v:
+            return "[\n" + ",\n".join("    " + line for line in lines[k]) + "\n  ]"
         if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
             return "[\n" + ",\n".join("    " + json.dumps(x, default=str) for x in v) + "\n  ]"
         return _indented(json.dumps(v, default=str))
-    return "{\n" + ",\n".join(f"  {json.dumps(str(k))}: {value(v)}" for k, v in run.items()) + "\n}"
+    return "{\n" + ",\n".join(f"  {json.dumps(str(k))}: {value(k, v)}" for k, v in run.items()) + "\n}"
 
 
 class RunFolder:
@@ -399,15 +417,27 @@ class RunFolder:
     def update_run_json(self, **fields: Any) -> dict:
         """Rebuild run.json from the journal (idempotent, so safe after a crash)."""
         with _lock:
-            run = self.read("run", {})
-            run.update(fields)
-            run["steps"] = [dict(r) for r in self.records("metrics.json", _step_row) if r is not None]  # id order
+            run = {**self._last_run_json(), **fields}
+            rows = [r for r in self.records("metrics.json", _step_row) if r is not None]  # id order
+            run["steps"] = [dict(row) for row, _ in rows]
             run["mode_switches"] = [{"after": s["id"], "trace": s["trace"], "switch": s["switch"]}
                                     for s in run["steps"] if s.get("switch")]
             run["best"] = read_json(self.best / "best.json")
             run["updated_at"] = time.time()
-            write_text(self.run_json, run_json_text(run))
+            write_text(self.run_json, run_json_text(run, {"steps": [line for _, line in rows]}))
+            _written.pop(str(self.run_json), None)
+            _written[str(self.run_json)] = (file_version(self.run_json), dict(run))
+            while len(_written) > 64:  # an eval's process writes many runs: keep the latest
+                _written.pop(next(iter(_written)))
             return run
+
+    def _last_run_json(self) -> dict:
+        """run.json as this process last wrote it, while the file is that version; else as read (every step
+        rewrites it: parsing it again cost O(steps))."""
+        version, run = _written.get(str(self.run_json), (None, None))
+        if version is not None and version == file_version(self.run_json):
+            return dict(run)
+        return self.read("run", {})
 
     # -- one process at a time, and room to record the end ---------------------------------------------------------
     @contextlib.contextmanager
