@@ -1,12 +1,8 @@
 """Running gome with persistence in the run folder (or Postgres): start a run, resume a killed one.
 
-Each node's checkpoint is written in the background while the next node starts (durability "async"; SQLite in
-WAL mode, where a power cut loses what the system had not yet written), so a run killed at any point resumes from
-its last saved node: `resume_gome(run_dir)` (the CLI's `gome resume`). A kill before a save lands loses that
-node's checkpoint, and resume runs the node again, as it runs a node killed mid-way (every node may run again: its
-experiment id, folder and records are its step's). The checkpoint node, which records an experiment as finished,
-first waits for the save of the run and diagnosis it records, so no finished experiment runs again; a save that
-fails stops the run at the next node (CheckpointSaveError, in crash.txt). See persistence.Saves. Progress events go
+Checkpoints are written at every step boundary before the next node starts (durability "sync"; SQLite in WAL mode,
+where a killed process loses none and a power cut those the system had not yet written), so a run killed at any
+point resumes from its last finished node: `resume_gome(run_dir)` (the CLI's `gome resume`). Progress events go
 to the caller and to <run_dir>/events.jsonl.
 
 A run folder is held by one process at a time (a lock the kernel drops when the holder dies). A run that fails
@@ -101,7 +97,7 @@ def _stream(folder: RunFolder, config: RunConfig, inputs: dict | None, *, chat_m
             waiting = [i for task in _all_tasks(graph.get_state(thread, subgraphs=True)) for i in task.interrupts]
             payload = Command(resume={i.id: resume for i in waiting} if waiting else resume)
         for _ns, chunk in graph.stream(payload, thread, context=context, stream_mode="custom", subgraphs=True,
-                                       durability="async"):
+                                       durability="sync"):
             if on_event is not None:  # (the node that emitted it wrote it to events.jsonl)
                 on_event(chunk)
         state = graph.get_state(thread, subgraphs=True)

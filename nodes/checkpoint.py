@@ -15,7 +15,6 @@ from gome.state.context import GomeContext
 from gome.state.graph_state import BestRef, Feedback, TraceResult, TraceState
 from gome.state.records import GRADIENT_KINDS, Experiment, MemoryEntry
 from gome.tools.llm.usage import Ledger
-from gome.tools.run.persistence import wait_saved
 
 
 def checkpoint(state: TraceState, runtime: Runtime[GomeContext] | None = None) -> dict:
@@ -39,7 +38,6 @@ def checkpoint(state: TraceState, runtime: Runtime[GomeContext] | None = None) -
         buggy=buggy)
     ref = BestRef(id=exp.id, trace=trace, step=step, score=exp.score, score_source=exp.score_source,
                   submission_valid=exp.submission_valid, status=exp.status)
-    wait_saved(state["run_dir"])  # the step's run and diagnosis are saved before anything records it as finished
     update: dict = {"step": step + 1, "gradient": None,
                     "since_improvement": 0 if accepted else state.get("since_improvement", 0) + 1,
                     "mode_steps": state.get("mode_steps", 0) + 1}

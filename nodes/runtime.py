@@ -22,7 +22,6 @@ from gome.tools.llm.models import make_chat_model
 from gome.tools.llm.structured import LLMCaller
 from gome.tools.llm.usage import Ledger
 from gome.tools.run.folder import RunFolder, is_disk_full
-from gome.tools.run.persistence import raise_if_unsaved
 from gome.tools.sandbox import Executor, make_executor
 
 _built: dict[tuple, object] = {}  # models and executors built from settings, reused across nodes and steps
@@ -43,7 +42,6 @@ def located(node):
         if actual and state.get("run_dir") and state["run_dir"] != actual:
             state = {**state, "run_dir": actual}
         try:
-            raise_if_unsaved(state.get("run_dir"))  # the last node's checkpoint, saved in the background
             return node(state, runtime)
         except GraphBubbleUp:  # an interrupt, or a command to the parent graph: not a failure
             raise

@@ -6,120 +6,16 @@ resume anywhere the folder and the database are reachable.
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections import deque
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
-from langgraph.config import get_config
 from langgraph.store.sqlite import SqliteStore
 
 from gome.tools.run.folder import RunFolder, RunFolderError
 
 DB_NAME = "checkpoints.sqlite"
-SAVE_WAIT_S = 600.0  # how long a node waits for the save it records before it stops the run
-
-
-class CheckpointSaveError(RuntimeError):
-    """A checkpoint could not be saved: the run stops rather than go on with work that resume would not find."""
-
-
-class Saves:
-    """A run's checkpoints saved (or loaded) by this process, per namespace, and the first save that failed.
-
-    Checkpoints are saved in the background while the next node starts (durability "async"): waiting for each
-    save cost a step about 2 ms. Two things make that safe. A node that records an experiment as finished (the
-    checkpoint node: metrics.json, best/, the memory) first waits for the save of the checkpoint it runs from,
-    which holds the experiment's run and diagnosis: without that wait, a kill after metrics.json was written
-    could resume from before execute and run a finished experiment again. And a save that fails stops the run at
-    the next node: LangGraph alone reports it only when the graph ends, and every later save fails on it."""
-
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._known: dict[str, deque[str]] = {}  # namespace -> the last checkpoint ids saved or loaded there
-        self.error: BaseException | None = None
-
-    def _saw(self, ns: str, checkpoint_id: str) -> None:
-        with self._cond:
-            self._known.setdefault(ns, deque(maxlen=16)).append(checkpoint_id)
-            self._cond.notify_all()
-
-    def _failed(self, error: BaseException) -> None:
-        with self._cond:
-            self.error = self.error or error
-            self._cond.notify_all()
-
-    def wait(self, ns: str, checkpoint_id: str, timeout_s: float = SAVE_WAIT_S) -> None:
-        """Return once the checkpoint is saved; raise CheckpointSaveError if a save failed or it takes too long."""
-        with self._cond:
-            saved = self._cond.wait_for(lambda: self.error or checkpoint_id in self._known.get(ns, ()), timeout_s)
-        if self.error is not None:
-            raise unsaved(self.error)
-        if not saved:
-            raise CheckpointSaveError(f"the last checkpoint was not saved within {timeout_s:g} s; the run stops "
-                                      "here so that no finished work goes unsaved: `gome resume` continues")
-
-    def track(self, saver: Any) -> Any:
-        """The saver, reporting here what it saved, loaded and failed to save."""
-        put, put_writes, get_tuple = saver.put, saver.put_writes, saver.get_tuple
-
-        def tracked_put(config, checkpoint, *args, **kwargs):
-            try:
-                saved = put(config, checkpoint, *args, **kwargs)
-            except Exception as e:
-                self._failed(e)
-                raise
-            self._saw(config["configurable"].get("checkpoint_ns", ""), checkpoint["id"])
-            return saved
-
-        def tracked_put_writes(*args, **kwargs):
-            try:
-                return put_writes(*args, **kwargs)
-            except Exception as e:
-                self._failed(e)
-                raise
-
-        def tracked_get_tuple(config):
-            found = get_tuple(config)
-            if found is not None:  # a resumed run's nodes start from checkpoints saved before
-                self._saw(found.config["configurable"].get("checkpoint_ns", ""), found.checkpoint["id"])
-            return found
-
-        saver.put, saver.put_writes, saver.get_tuple = tracked_put, tracked_put_writes, tracked_get_tuple
-        return saver
-
-
-_runs: dict[str, Saves] = {}  # run folder -> its saves, while a run holds it in this process
-
-
-def unsaved(error: BaseException) -> CheckpointSaveError:
-    return CheckpointSaveError(
-        f"a checkpoint could not be saved ({type(error).__name__}: {str(error)[:300]}); the run stops here so that "
-        "no work goes unsaved: fix the cause (disk space, the database) and `gome resume` continues from the last "
-        "checkpoint saved")
-
-
-def raise_if_unsaved(run_dir: str | None) -> None:
-    """At a node's start: raise CheckpointSaveError when a checkpoint of this run could not be saved."""
-    saves = _runs.get(str(Path(run_dir))) if run_dir and _runs else None
-    if saves is not None and saves.error is not None:
-        raise unsaved(saves.error) from saves.error
-
-
-def wait_saved(run_dir: str | None) -> None:
-    """In a node: wait until the checkpoint it runs from is saved (see Saves). A graph run by other means than
-    gome's runner (the LangGraph server) has its own persistence, and returns at once."""
-    saves = _runs.get(str(Path(run_dir))) if run_dir and _runs else None
-    if saves is None:
-        return
-    conf = get_config()["configurable"]
-    graph_ns = conf.get("checkpoint_ns", "").rpartition("|")[0]  # the node's graph: the task's namespace, less it
-    checkpoint_id = (conf.get("checkpoint_map") or {}).get(graph_ns)
-    if checkpoint_id is not None:
-        saves.wait(graph_ns, checkpoint_id)
 
 
 def is_postgres(db: str | None) -> bool:
@@ -128,18 +24,7 @@ def is_postgres(db: str | None) -> bool:
 
 @contextmanager
 def persistence(folder: RunFolder, db: str | None = None) -> Iterator[tuple[Any, Any]]:
-    """(checkpointer, store) for the run, its saves tracked (Saves) while the run holds it."""
-    key, saves = str(folder.root), Saves()
-    _runs[key] = saves
-    try:
-        with _persistence(folder, db) as (saver, store):
-            yield saves.track(saver), store
-    finally:
-        _runs.pop(key, None)
-
-
-@contextmanager
-def _persistence(folder: RunFolder, db: str | None) -> Iterator[tuple[Any, Any]]:
+    """(checkpointer, store) for the run."""
     if is_postgres(db):
         try:
             from langgraph.checkpoint.postgres import PostgresSaver
