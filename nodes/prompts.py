@@ -13,7 +13,6 @@ Prompts are filled in by the node that sends them; they hold text and formatting
 
 from __future__ import annotations
 
-import json
 import time
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -82,22 +81,26 @@ def challenges_note(state: dict) -> str:
     return f"# Challenges of this task\n{lines or '- none listed'}"
 
 
-_preambles: dict[tuple, str] = {}  # the same block for every call of a run: built once, not 3 times a step
+_preambles: dict[tuple, tuple[tuple, str]] = {}  # the same block for every call of a run: built once
 
 
 def preamble(state: dict, *, challenges: bool = True) -> str:
     """The block every request of the run starts with (see the module's docstring). `challenges=False`: the
-    request that lists them, which shares all of the block before them."""
+    request that lists them, which shares all of the block before them. Kept per state value of task, config and
+    challenges (LangGraph hands every node the same value of a channel that did not change, and never changes it
+    in place: comparing them as JSON cost every call ~0.1 ms), and per version of the files it quotes."""
     folder = folder_of(state)
-    key = (json.dumps([state.get("task"), state.get("config"), state.get("challenges") if challenges else None],
-                      default=str), str(folder.root), challenges,
+    values = (state.get("task"), state.get("config"), state.get("challenges") if challenges else None)
+    key = (*map(id, values), str(folder.root), challenges,
            file_version(folder.input / "description.md"), file_version(folder.root / "schema.md"))
-    if (text := _preambles.get(key)) is None:
-        head = f"{task_brief(state)}\n\n{script_rules(state)}\n\n"
-        text = head + (f"{challenges_note(state)}\n\n" if challenges else "")
-        if len(_preambles) >= 32:
-            _preambles.clear()
-        _preambles[key] = text
+    hit = _preambles.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], values, strict=True)):
+        return hit[1]
+    head = f"{task_brief(state)}\n\n{script_rules(state)}\n\n"
+    text = head + (f"{challenges_note(state)}\n\n" if challenges else "")
+    if len(_preambles) >= 64:
+        _preambles.clear()
+    _preambles[key] = (values, text)  # the values kept: their ids are not reused while they are cached
     return text
 
 

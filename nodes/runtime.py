@@ -12,6 +12,7 @@ import functools
 import json
 import time
 import traceback
+from typing import Any
 
 from langgraph.errors import GraphBubbleUp
 from langgraph.runtime import Runtime
@@ -80,12 +81,31 @@ def folder_of(state: dict) -> RunFolder:
 
 
 def config_of(state: dict) -> RunConfig:
-    return RunConfig.model_validate(state["config"])
+    """The run's typed config (shared: read it, never change it)."""
+    return _typed(RunConfig, state["config"])
 
 
 def task_of(state: dict) -> Task:
     """The task, its data read from the run's own copy (the task folder may have moved since)."""
-    return Task.model_validate({**state["task"], "data_dir": str(folder_of(state).input)})
+    return _typed(Task, state["task"], str(folder_of(state).input))
+
+
+_validated: dict[tuple, tuple[dict, Any]] = {}  # (model, id of a state value, data_dir) -> (the value, typed)
+
+
+def _typed(model: type, value: dict, data_dir: str | None = None):
+    """model.model_validate(value), once per state value: LangGraph hands every node of a step the same dict for a
+    channel that did not change, and never changes it in place; a step asked ~10 times. The value is kept with
+    its typed form, so its id is not reused while it is cached."""
+    key = (model, id(value), data_dir)
+    hit = _validated.get(key)
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    typed = model.model_validate(value if data_dir is None else {**value, "data_dir": data_dir})
+    _validated[key] = (value, typed)
+    while len(_validated) > 64:  # traces, runs of an eval in one process
+        _validated.pop(next(iter(_validated)))
+    return typed
 
 
 def llm(state: dict, runtime: Runtime[GomeContext] | None, node: str) -> LLMCaller:

@@ -13,6 +13,7 @@ from gome.nodes.runtime import config_of, folder_of, store_of
 from gome.state.graph_state import PendingScript
 from gome.tools.llm.structured import LLMCaller
 from gome.tools.run.folder import RunFolder, read_json
+from gome.tools.syntax import parse
 
 APPROACH = re.compile(r"^\s*#\s*Approach:\s*(.+)$", re.MULTILINE | re.IGNORECASE)
 
@@ -112,7 +113,7 @@ def same_program(a: str, b: str) -> bool:
     if a == b:
         return True
     try:
-        ta, tb = ast.parse(a), ast.parse(b)
+        ta, tb = parse(a), parse(b)
         return len(ta.body) == len(tb.body) and all(
             x == y or ast.dump(s) == ast.dump(t)
             for x, y, s, t in zip(_statements(a, ta), _statements(b, tb), ta.body, tb.body, strict=True))

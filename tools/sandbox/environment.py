@@ -16,6 +16,8 @@ import functools
 import json
 from collections.abc import Callable, Iterator
 
+from gome.tools.syntax import parse
+
 # What Kaggle practitioners reach for, by distribution name -> import name.
 ML_PACKAGES = {"numpy": "numpy", "pandas": "pandas", "scikit-learn": "sklearn", "scipy": "scipy",
                "lightgbm": "lightgbm", "xgboost": "xgboost", "xgboost-cpu": "xgboost", "catboost": "catboost",
@@ -77,7 +79,7 @@ def imports_of(code: str) -> list[tuple[str, tuple[str, ...], int]]:
 @functools.lru_cache(maxsize=4)  # a step asks twice of the same script: moving imports, then checking them
 def _imports_of(code: str) -> tuple[tuple[str, tuple[str, ...], int], ...]:
     found = []
-    for node in _statements(ast.parse(code).body):
+    for node in _statements(parse(code).body):
         if isinstance(node, ast.Import):
             found += [(a.name, (), node.lineno) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pyflakes import checker, messages
 
 from gome.tools.sandbox.environment import MARK, parse_answer, unresolved_imports
+from gome.tools.syntax import parse
 
 # Names bound by convention, and the import that binds them (found only where that module is).
 COMMON = {"np": "import numpy as np", "pd": "import pandas as pd", "plt": "import matplotlib.pyplot as plt",
@@ -76,7 +77,7 @@ def undefined_names(code: str) -> list[tuple[str, int]]:
     """(name, first line) of every name the script uses and never binds; empty for a script that does not parse
     (compiling is the run's to report)."""
     try:
-        found = checker.Checker(ast.parse(code), "main.py").messages
+        found = checker.Checker(parse(code), "main.py").messages
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     first: dict[str, int] = {}
@@ -124,7 +125,7 @@ def move_imports(code: str, run_in_sandbox: Callable[[str], str], sandbox: str =
         return code, []
     found = homes([n for _, _, n in wrong], run_in_sandbox, sandbox)
     lines, moved = LINES.findall(code), []
-    for stmt in sorted((n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.ImportFrom)),
+    for stmt in sorted((n for n in ast.walk(parse(code)) if isinstance(n, ast.ImportFrom)),
                        key=lambda n: n.lineno, reverse=True):  # bottom up: line numbers above stay valid
         movable = {name: found[name] for line, module, name in wrong if line == stmt.lineno
                    and module == stmt.module and (found.get(name) or "").startswith("from ")}
@@ -169,7 +170,7 @@ def insert_imports(code: str, imports: list[str]) -> str:
     """`imports` placed before the script's first statement that is not its docstring or a __future__ import, so
     that the `# Approach:` line and other leading comments stay where they are; `code` unchanged when that would
     not compile."""
-    body = ast.parse(code).body
+    body = parse(code).body
     while body and _docstring_or_future(body[0]):
         body = body[1:]
     first = body[0] if body else None

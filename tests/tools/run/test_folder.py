@@ -99,3 +99,20 @@ def test_run_json_lists_the_experiments_in_id_order(tmp_path):
     _record(run, "0002", switch="stalled")  # rewritten: the rebuild shows it
     assert run.update_run_json()["mode_switches"] == [{"after": "0002", "trace": 0, "switch": "stalled"}]
     assert json.loads(run.run_json.read_text())["steps"][1]["switch"] == "stalled"
+
+
+def test_run_json_keeps_what_another_process_wrote_into_it(tmp_path):
+    """gome rebuilds run.json from its own last write while the file is that version; a change made since (the
+    CLI pausing a run, a person's note) is read back, not overwritten by the remembered copy."""
+    run = RunFolder(tmp_path)
+    _record(run, "0001")
+    run.update_run_json(status="running", started_at=1.0)
+    raw = json.loads(run.run_json.read_text())
+    with open(run.run_json, "w") as f:  # rewritten in place, the same inode
+        json.dump({**raw, "status": "paused", "note": "by hand"}, f)
+    _record(run, "0002")
+    written = run.update_run_json()
+    assert written["status"] == "paused" and written["note"] == "by hand" and written["started_at"] == 1.0
+    assert json.loads(run.run_json.read_text())["note"] == "by hand"
+    assert [s["id"] for s in written["steps"]] == ["0001", "0002"]
+    assert run.update_run_json(status="running")["note"] == "by hand"  # and the next rebuild keeps it too
