@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import threading
 import time
 import traceback
 from typing import Any
@@ -91,6 +92,7 @@ def task_of(state: dict) -> Task:
 
 
 _validated: dict[tuple, tuple[dict, Any]] = {}  # (model, id of a state value, data_dir) -> (the value, typed)
+_validated_lock = threading.Lock()
 
 
 def _typed(model: type, value: dict, data_dir: str | None = None):
@@ -102,9 +104,10 @@ def _typed(model: type, value: dict, data_dir: str | None = None):
     if hit is not None and hit[0] is value:
         return hit[1]
     typed = model.model_validate(value if data_dir is None else {**value, "data_dir": data_dir})
-    _validated[key] = (value, typed)
-    while len(_validated) > 64:  # traces, runs of an eval in one process
-        _validated.pop(next(iter(_validated)))
+    with _validated_lock:  # parallel traces are threads of one process
+        _validated[key] = (value, typed)
+        while len(_validated) > 256:  # two per trace (a resumed trace has its own values), runs of an eval
+            _validated.pop(next(iter(_validated)))
     return typed
 
 

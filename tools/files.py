@@ -148,13 +148,15 @@ def forget(path: str | Path) -> None:
         _made.pop(str(path), None)
 
 
-def write_bytes(path: str | Path, data: bytes, mode: int = 0o644) -> None:
+def write_bytes(path: str | Path, data: bytes, mode: int = 0o644) -> int:
+    """Write atomically; returns the inode written, to tell this write from a later one by someone else."""
     with _atomic(path, mode) as f:
         f.write(data)
+        return os.fstat(f.fileno()).st_ino
 
 
-def write_text(path: str | Path, text: str, mode: int = 0o644) -> None:
-    write_bytes(path, text.encode("utf-8", errors="replace"), mode)
+def write_text(path: str | Path, text: str, mode: int = 0o644) -> int:
+    return write_bytes(path, text.encode("utf-8", errors="replace"), mode)
 
 
 def copy_file(src: str | Path, dst: str | Path, max_bytes: int, src_dir_fd: int | None = None) -> None:

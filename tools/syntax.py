@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import functools
 
-CACHED_CHARS = 256 * 1024  # scripts up to this long are kept (a tree costs ~100x its source in memory)
+CACHED_CHARS = 64 * 1024  # scripts up to this long are kept (a tree costs ~150x its source in memory)
 
 
 def parse(code: str) -> ast.Module:

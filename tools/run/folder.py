@@ -424,9 +424,11 @@ class RunFolder:
                                     for s in run["steps"] if s.get("switch")]
             run["best"] = read_json(self.best / "best.json")
             run["updated_at"] = time.time()
-            write_text(self.run_json, run_json_text(run, {"steps": [line for _, line in rows]}))
+            inode = write_text(self.run_json, run_json_text(run, {"steps": [line for _, line in rows]}))
+            version = file_version(self.run_json)
             _written.pop(str(self.run_json), None)
-            _written[str(self.run_json)] = (file_version(self.run_json), dict(run))
+            if version is not None and version[1] == inode:  # not replaced since by someone else
+                _written[str(self.run_json)] = (version, dict(run))
             while len(_written) > 64:  # an eval's process writes many runs: keep the latest
                 _written.pop(next(iter(_written)))
             return run

@@ -102,8 +102,8 @@ def test_run_json_lists_the_experiments_in_id_order(tmp_path):
 
 
 def test_run_json_keeps_what_another_process_wrote_into_it(tmp_path):
-    """gome rebuilds run.json from its own last write while the file is that version; a change made since (the
-    CLI pausing a run, a person's note) is read back, not overwritten by the remembered copy."""
+    """gome rebuilds run.json from its own last write while the file is that version; a change made since (another
+    tool, a person's note) is read back, not overwritten by the remembered copy."""
     run = RunFolder(tmp_path)
     _record(run, "0001")
     run.update_run_json(status="running", started_at=1.0)
