@@ -1,9 +1,11 @@
 """Orchestration overhead per step and checkpoint bytes per step, with an instant scripted model.
 
-    python -m gome.evals.bench_overhead [--steps 50] [--task examples/breast-cancer]
+    python -m gome.evals.bench_overhead [--steps 51] [--task examples/breast-cancer] [--repeat 4]
 
 Overhead is a step's wall time minus its LLM time minus the script's runtime: what gome itself costs (harness
-scoring, files, checkpoints, prompts). Checkpoint bytes are what SQLite stores per step (checkpoint blobs,
+scoring, files, checkpoints, prompts). On a shared 2-core machine one run's median moves by a few ms from run to
+run of the same code: compare the median of several runs' medians, alternating the two commits. gome's CPU per
+step (all its threads, the scripts not included, the scripted model's own work included) is printed beside it. Checkpoint bytes are what SQLite stores per step (checkpoint blobs,
 metadata and pending writes), read back from checkpoints.sqlite: the state is bounded, so step 50 should cost
 what step 5 costs. Run from the repository root: it uses the scripted model in tests/fakes.
 """
@@ -98,21 +100,18 @@ def checkpoint_bytes_per_step(db: Path) -> dict[int, int]:
     return dict(per_step)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=51, help="51 steps make a step 50 (steps count from 0)")
-    ap.add_argument("--task", default=str(ROOT / "examples" / "breast-cancer"))
-    args = ap.parse_args()
-    sys.path.insert(0, str(ROOT))
+def one_run(task: str, steps: int) -> dict:
+    """One scripted run: its per-step overheads and gome's CPU per step (ms), checkpoint bytes, what it printed."""
     from gome.graph.run import run_gome
     from gome.state.records import RunConfig
 
-    stamps: list[float] = []
-    model = scripted_model(args.steps)
+    stamps: list[tuple[float, float]] = []  # (wall, gome's CPU: all its threads, not the scripts) at each step's end
+    model = scripted_model(steps)
     with tempfile.TemporaryDirectory() as out:
         t0 = time.monotonic()
-        final = run_gome(args.task, RunConfig(steps=args.steps, time_s=3600), out=out, chat_model=model,
-                         on_event=lambda e: e.get("event") == "step" and stamps.append(time.monotonic()))
+        final = run_gome(task, RunConfig(steps=steps, time_s=3600), out=out, chat_model=model,
+                         on_event=lambda e: e.get("event") == "step" and stamps.append((time.monotonic(),
+                                                                                        time.process_time())))
         total = time.monotonic() - t0
         run_dir = Path(final["run_dir"])
         run = json.loads((run_dir / "run.json").read_text())
@@ -122,27 +121,50 @@ def main() -> None:
         ckpt = checkpoint_bytes_per_step(run_dir / "checkpoints.sqlite")
         db_size = (run_dir / "checkpoints.sqlite").stat().st_size
 
+    if problem := off_script(run, edits, model.calls, steps):
+        sys.exit(f"the run left the scripted conversation ({problem}); fix scripted_model() before reading any figure")
     # usage rows carry wall-clock `at`; step i spans (stamp[i-1], stamp[i]] in monotonic time. Convert once.
     offset = time.time() - time.monotonic()
-    overheads = []
+    overheads, cpu = [], []
     for i in range(1, len(stamps)):
-        lo, hi = stamps[i - 1] + offset, stamps[i] + offset
-        llm = sum(u["seconds"] for u in usage if lo < u["at"] <= hi)
-        script = run["steps"][i]["runtime_s"]
-        overheads.append((stamps[i] - stamps[i - 1] - llm - script) * 1000)
+        (lo, cpu_lo), (hi, cpu_hi) = stamps[i - 1], stamps[i]
+        llm = sum(u["seconds"] for u in usage if lo + offset < u["at"] <= hi + offset)
+        overheads.append((hi - lo - llm - run["steps"][i]["runtime_s"]) * 1000)
+        cpu.append((cpu_hi - cpu_lo) * 1000)
+    return {"run": run, "final": final, "total": total, "overheads": overheads, "cpu": cpu, "ckpt": ckpt,
+            "db_size": db_size}
 
-    if problem := off_script(run, edits, model.calls, args.steps):
-        sys.exit(f"the run left the scripted conversation ({problem}); fix scripted_model() before reading any figure")
-    updates = sum(1 for s in run["steps"] if s.get("intent") == "update")
-    print(f"steps: {len(run['steps'])}  update steps (all edits, all applied): {updates}  total wall: {total:.1f} s  "
-          f"status: {final['status']}")
-    print(f"orchestration overhead per step (ms): median {statistics.median(overheads):.1f}  "
-          f"p90 {statistics.quantiles(overheads, n=10)[-1]:.1f}  max {max(overheads):.1f}  (target <= 20 median)")
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=51, help="51 steps make a step 50 (steps count from 0)")
+    ap.add_argument("--task", default=str(ROOT / "examples" / "breast-cancer"))
+    ap.add_argument("--repeat", type=int, default=1, help="runs, one after another: the median of their medians is "
+                    "steadier on a shared machine, where one run's median moves by a few ms")
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT))
+
+    medians, cpus = [], []
+    for k in range(args.repeat):
+        r = one_run(args.task, args.steps)
+        overheads, run = r["overheads"], r["run"]
+        medians.append(statistics.median(overheads))
+        cpus.append(statistics.median(r["cpu"]))
+        updates = sum(1 for s in run["steps"] if s.get("intent") == "update")
+        print(f"{f'run {k + 1}: ' if args.repeat > 1 else ''}steps: {len(run['steps'])}  update steps (all edits, "
+              f"all applied): {updates}  total wall: {r['total']:.1f} s  status: {r['final']['status']}")
+        print(f"orchestration overhead per step (ms): median {medians[-1]:.1f}  "
+              f"p90 {statistics.quantiles(overheads, n=10)[-1]:.1f}  max {max(overheads):.1f}  (target <= 20 median)")
+        print(f"gome's CPU per step (ms, all its threads, scripts not included): median {cpus[-1]:.1f}")
+    if args.repeat > 1:
+        print(f"over {args.repeat} runs: overhead median of medians {statistics.median(medians):.1f} ms "
+              f"(runs: {' '.join(f'{m:.1f}' for m in medians)}); CPU {statistics.median(cpus):.1f} ms")
+    ckpt = r["ckpt"]
     marks = sorted({min(s, args.steps - 1) for s in (5, 10, 25, args.steps - 1)})
     print("checkpoint bytes written per step: " + "  ".join(f"step {s}: {ckpt.get(s, 0)}" for s in marks)
           + f"  ratio last/step {marks[0]}: {ckpt.get(marks[-1], 0) / max(ckpt.get(marks[0], 1), 1):.2f}"
           "  (target: no growth)")
-    print(f"checkpoints.sqlite after {args.steps} steps: {db_size / 1e6:.2f} MB")
+    print(f"checkpoints.sqlite after {args.steps} steps: {r['db_size'] / 1e6:.2f} MB")
 
 
 if __name__ == "__main__":
