@@ -5,9 +5,10 @@
 Overhead is a step's wall time minus its LLM time minus the script's runtime: what gome itself costs (harness
 scoring, files, checkpoints, prompts). On a shared 2-core machine one run's median moves by a few ms from run to
 run of the same code: compare the median of several runs' medians, alternating the two commits. gome's CPU per
-step (all its threads, the scripts not included, the scripted model's own work included) is printed beside it. Checkpoint bytes are what SQLite stores per step (checkpoint blobs,
-metadata and pending writes), read back from checkpoints.sqlite: the state is bounded, so step 50 should cost
-what step 5 costs. Run from the repository root: it uses the scripted model in tests/fakes.
+step (all its threads, the scripts not included, the scripted model's own work included) is printed beside it.
+Checkpoint bytes are what SQLite stores per step (checkpoint blobs, metadata and pending writes), read back from
+checkpoints.sqlite: the state is bounded, so step 50 should cost what step 5 costs. Run from the repository
+root: it uses the scripted model in tests/fakes.
 """
 
 from __future__ import annotations

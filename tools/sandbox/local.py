@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import secrets
 import select
 import signal
 import subprocess
@@ -219,9 +218,7 @@ class LocalExecutor:
              candidates: Path | None = None) -> RunResult:
         cgroup = None
         if self.iso.cgroup:
-            cgroup = RunCgroup(f"{os.getpid()}-{slot}-{secrets.token_hex(4)}",
-                               CgroupLimits(self.memory_bytes, self.pids, self.cpus), self.iso.cgroup)
-            cgroup.create()
+            cgroup = cgroups.take(slot, CgroupLimits(self.memory_bytes, self.pids, self.cpus), self.iso.cgroup)
         argv, inside = self._command(slot, script, workdir, data_dir, limits, cgroup, candidates)
         out, err = CappedBuffer(limits.max_output_bytes), CappedBuffer(limits.max_output_bytes)
         start = time.monotonic()
@@ -247,8 +244,9 @@ class LocalExecutor:
                 t.join(timeout=5)
             oom = cgroup.oom_killed() if cgroup is not None else False
         finally:
-            if cgroup is not None:
-                cgroup.kill()
+            if cgroup is not None and cgroup.kill():  # empty: removed in the background
+                cgroups.discard(cgroup)
+            elif cgroup is not None:
                 cgroup.remove()
         status, detail = _classify(proc.returncode, timed_out, err.text(), limits, oom)
         return RunResult(

@@ -14,12 +14,13 @@ import pandas as pd
 from gome.state.records import Task
 from gome.tools.files import UnsafeFile, per_version, read_bytes
 from gome.tools.task.metrics import (
+    IdSet,
     ScoringError,
     Truth,
     check_ids,
     check_probabilities,
     get_metric,
-    id_index,
+    id_texts,
     numbers,
     score_frame,
 )
@@ -95,10 +96,10 @@ def check_submission(task: Task, path: str | Path) -> None:
 
 
 @per_version(8)
-def _sample(path: str, id_column: str) -> tuple[tuple[str, ...], pd.Index]:
+def _sample(path: str, id_column: str) -> tuple[tuple[str, ...], IdSet]:
     """The sample submission's columns and ids, read once per version of the file (every step checks against it)."""
     sample = pd.read_csv(path)
-    return tuple(sample.columns), id_index(sample[id_column])
+    return tuple(sample.columns), IdSet(id_texts(sample[id_column]))
 
 
 def score_validation(task: Task, path: str | Path, train: pd.DataFrame | Truth, min_rows: int | None = None
