@@ -73,16 +73,27 @@ LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _known: dict[tuple[str, str], str | None] = {}  # (sandbox, name) -> the import that binds it there, or None
 
 
+class _Checker(checker.Checker):
+    """pyflakes' checker without its ~160 builtins bound into the module scope before a script is read (a third
+    of a check of a short script, at every step): a builtin is then reported undefined, and left out by the
+    caller. Only UndefinedName is read here, and it comes out the same."""
+
+    def addBinding(self, node, value):
+        if node is None and type(value) is checker.Builtin:
+            return
+        super().addBinding(node, value)
+
+
 def undefined_names(code: str) -> list[tuple[str, int]]:
     """(name, first line) of every name the script uses and never binds; empty for a script that does not parse
     (compiling is the run's to report)."""
     try:
-        found = checker.Checker(parse(code), "main.py").messages
+        found = _Checker(parse(code), "main.py")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     first: dict[str, int] = {}
-    for m in found:
-        if isinstance(m, messages.UndefinedName):
+    for m in found.messages:
+        if isinstance(m, messages.UndefinedName) and m.message_args[0] not in found.builtIns:
             first.setdefault(m.message_args[0], m.lineno)
     return sorted(first.items(), key=lambda f: f[1])
 

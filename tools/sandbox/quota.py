@@ -61,10 +61,13 @@ def tools() -> tuple[str, str, str, str] | None:
 def image_dir() -> Path:
     """The images' folder: made by this uid, mode 0700, not a link; anything else is refused."""
     path = Path(os.environ.get("GOME_QUOTA_DIR", "/var/lib/gome/quota"))
-    path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        path.mkdir(mode=0o700)
-    info = path.lstat()
+    try:
+        info = path.lstat()  # checked at every run: made once, so look before making
+    except FileNotFoundError:
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+        info = path.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
         raise QuotaError(f"{path} must be a folder of uid {os.geteuid()} with mode 0700 (it is not): refusing to "
                          "make disk images there")
@@ -99,7 +102,7 @@ def size_for(wanted: int, share: float = 0.5) -> int:
 
 def _dead(image: Path) -> bool:
     pid = image.name.split("-", 1)[0]
-    return pid.isdigit() and not alive(int(pid))
+    return pid.isdigit() and int(pid) != os.getpid() and not alive(int(pid))
 
 
 @contextlib.contextmanager
@@ -121,7 +124,8 @@ def sweep(folder: Path) -> None:
     found = tools()
     if not found:
         return
-    dead = [image for image in folder.glob("*.img") if _dead(image)]
+    with os.scandir(folder) as entries:  # at every run: scandir, not a glob (a glob cost 0.2 ms)
+        dead = [image for e in entries if e.name.endswith(".img") and _dead(image := Path(e.path))]
     if not dead:
         return
     with _devices_lock(folder):

@@ -1,8 +1,12 @@
 """Undefined names: the import that defines one is added without a model, a name found nowhere is reported."""
 
+import ast
 import contextlib
 import io
 import json
+
+import pytest
+from pyflakes import checker, messages
 
 from gome.tools.sandbox.environment import MARK
 from gome.tools.sandbox.names import add_imports, insert_imports, move_imports, undefined_names
@@ -110,3 +114,20 @@ def test_a_name_imported_from_a_module_that_lacks_it_is_imported_from_where_it_l
     exec(code.replace("from sklearn.ensemble import NoSuchModel; x = 1\n", ""), ns)  # noqa: S102 - it runs now
     assert type(ns["model"][0]).__name__ == "XGBClassifier"
     assert move_imports("import numpy as np\n", run, sandbox="test-moves") == ("import numpy as np\n", [])
+
+
+@pytest.mark.parametrize("code", [
+    "import numpy as np\nx = np.zeros(len(range(3)))\nprint(pd.DataFrame(x), sorted([y]))\n",
+    "x = later + 1\nlater = 2\ndef f():\n    return max(after, min(1, 2))\nafter = 3\n",
+    "from os import *\nprint(path, anything)\n",
+    "try:\n    guarded\nexcept NameError:\n    pass\nclass A:\n    __qualname__\n    b = [c for c in undefined_here]\n",
+    "def f():\n    n = len\n    len = 3\n    return n, __file__, __name__, unknown_thing\n",
+])
+def test_undefined_names_are_pyflakes_own(code):
+    """gome's checker skips binding the builtins (a third of a check's time) and drops them afterwards: what it
+    reports is what pyflakes reports."""
+    firsts: dict[str, int] = {}
+    for m in checker.Checker(ast.parse(code), "main.py").messages:
+        if isinstance(m, messages.UndefinedName):
+            firsts.setdefault(m.message_args[0], m.lineno)
+    assert undefined_names(code) == sorted(firsts.items(), key=lambda f: f[1])
