@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpu")
 CPU_PERIOD_US = 100_000
+TIMEOUT_S = 10  # a group made ahead that is not ready by then (the kernel stalled): one is made for the run now
 
 
 @dataclass(frozen=True)
@@ -156,12 +157,13 @@ class _Spares:
         with self.lock:
             spare = self.ready.pop(key, None)
             stale = [self.ready.pop(k) for k in [k for k in self.ready if k[0] == slot and k[3] == key[3]]]
-            self.ready[key] = self._submit(_made, slot, limits, version, root)
+            with contextlib.suppress(RuntimeError):  # the interpreter is exiting: no next one
+                self.ready[key] = self._submit(_made, slot, limits, version, root)
         for future in stale:  # limits no longer asked for
             future.add_done_callback(lambda f: f.exception() or self.discard(f.result()))
         if spare is not None:
-            with contextlib.suppress(Exception):  # a spare that failed, or that something removed: make one now
-                group = spare.result()
+            with contextlib.suppress(Exception):  # a spare that failed, is late, or was removed: make one now
+                group = spare.result(timeout=TIMEOUT_S)
                 if all(d.is_dir() for d in group.dirs):
                     return group
                 self.discard(group)
@@ -183,7 +185,7 @@ class _Spares:
             ready, self.ready = list(self.ready.values()), {}
         for future in ready:
             with contextlib.suppress(Exception):
-                future.result().remove()
+                future.result(timeout=TIMEOUT_S).remove()
         with contextlib.suppress(RuntimeError):  # at exit the pool may have shut down already
             self.pool.submit(lambda: None).result()
 

@@ -141,8 +141,9 @@ def prlimit_args(prlimit: str, *, file_bytes: int, cpu_seconds: int, nofile: int
 
 
 def join_cgroups_args(procs_files: list[str]) -> list[str]:
-    """`sh -c` that moves itself into the run's cgroups, then execs the rest of the chain."""
-    writes = "; ".join(f"echo $$ > {shlex.quote(f)}" for f in procs_files)
+    """`sh -c` that moves itself into the run's cgroups, then execs the rest of the chain: only if it joined every
+    one of them (a script must not run without one of its limits)."""
+    writes = " && ".join(f"echo $$ > {shlex.quote(f)}" for f in procs_files)
     return ["/bin/sh", "-c", f'{writes} && exec "$@"', "gome-sandbox"]
 
 

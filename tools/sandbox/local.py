@@ -219,10 +219,10 @@ class LocalExecutor:
         cgroup = None
         if self.iso.cgroup:
             cgroup = cgroups.take(slot, CgroupLimits(self.memory_bytes, self.pids, self.cpus), self.iso.cgroup)
-        argv, inside = self._command(slot, script, workdir, data_dir, limits, cgroup, candidates)
         out, err = CappedBuffer(limits.max_output_bytes), CappedBuffer(limits.max_output_bytes)
-        start = time.monotonic()
         try:
+            argv, inside = self._command(slot, script, workdir, data_dir, limits, cgroup, candidates)
+            start = time.monotonic()
             proc = subprocess.Popen(
                 argv, cwd=workdir, env=sandbox_env(limits.threads, {**env, **inside}), stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)

@@ -8,6 +8,7 @@ in range and summing to one.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -151,7 +152,7 @@ def id_texts(ids: pd.Series) -> np.ndarray:
     """Ids compared as text, stripped (a CSV may pad them), missing ones as None: an object array. Python's own
     str and strip: pandas' string methods and index building cost a fixed ~0.1 ms a call each, and gome scores at
     every step."""
-    if ids.dtype.kind in "iu":  # numpy integers: nothing to strip, nothing missing
+    if isinstance(ids.dtype, np.dtype) and ids.dtype.kind in "iu":  # numpy integers: nothing to strip or missing
         texts = [str(x) for x in ids.tolist()]
     else:
         texts = [x.strip() if isinstance(x, str) else None for x in ids.astype(str).tolist()]
@@ -169,6 +170,7 @@ class IdSet:
         for i, t in enumerate(texts.tolist()):
             self.first.setdefault(t, i)
         self.unique = len(self.first) == len(texts)
+        self.repeated = {} if self.unique else {t: n for t, n in Counter(texts.tolist()).items() if n > 1}
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -211,16 +213,11 @@ class Truth:
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """The positions of these ids (all known: check_ids said so). An id that train holds twice has no one
         answer: a ScoringError (train's other duplicated ids do not matter)."""
-        first = self.ids.first
-        rows = np.fromiter((first[t] for t in ids.tolist()), dtype=np.intp, count=len(ids))
-        if self.ids.unique:
-            return rows
-        index = self.targets.index
-        twice = index.duplicated(keep=False)[rows]
-        if twice.any():
-            raise ScoringError(f"id {str(ids[twice][0])[:40]!r} has {int((index == ids[twice][0]).sum())} rows in "
-                               "the truth: its prediction cannot be matched to one answer")
-        return rows
+        first, repeated = self.ids.first, self.ids.repeated
+        if bad := next((t for t in ids.tolist() if t in repeated), None) if repeated else None:
+            raise ScoringError(f"id {str(bad)[:40]!r} has {repeated[bad]} rows in the truth: its prediction cannot "
+                               "be matched to one answer")
+        return np.fromiter((first[t] for t in ids.tolist()), dtype=np.intp, count=len(ids))
 
     # cached_property holds a lock while it computes (Python 3.11): threads share one Truth.
     @functools.cached_property
@@ -325,12 +322,14 @@ def check_ids(ids: pd.Series, expected: IdSet, *, exact: bool) -> np.ndarray:
     """A grader's id checks: one row per id, no unknown id, and (exact) no id left out. Returns the ids
     (id_texts)."""
     texts = id_texts(ids)
-    seen: set = set()
-    dups = [t for t in texts.tolist() if t in seen or seen.add(t)]
-    if dups:
+    listed = texts.tolist()
+    seen = set(listed)  # set operations first; the lists that word an error only when there is one
+    if len(seen) < len(listed):
+        once: set = set()
+        dups = [t for t in listed if t in once or once.add(t)]
         raise ScoringError(f"{len(dups)} duplicated ids (first: {str(dups[0])[:40]!r}); write one row per id")
-    unknown = [t for t in texts.tolist() if t not in expected.first]
-    if unknown:
+    if not seen <= expected.first.keys():
+        unknown = [t for t in listed if t not in expected.first]
         raise ScoringError(f"{len(unknown)} ids are not expected here (first: {str(unknown[0])[:40]!r})")
     if exact and len(seen) < len(expected.first):
         absent = [t for t in expected.first if t not in seen]

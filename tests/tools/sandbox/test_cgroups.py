@@ -6,6 +6,7 @@ import subprocess
 import pytest
 
 from gome.tools.sandbox.cgroups import ROOT, V1_CONTROLLERS, CgroupLimits, RunCgroup, _Spares, detect, sweep
+from gome.tools.sandbox.isolation import join_cgroups_args
 
 LIMITS = CgroupLimits(memory_bytes=1 << 30, pids=64, cpus=1.0)
 
@@ -78,3 +79,13 @@ def test_each_run_gets_a_fresh_group_made_ahead_and_none_is_left_behind():
         spares.discard(group)
     spares.close()
     assert listed() == []
+
+
+def test_a_script_that_cannot_join_every_group_does_not_start(tmp_path):
+    """The join writes its pid into each group's cgroup.procs: one failed write (a group gone) stops the chain,
+    or the script would run without that group's limit."""
+    joinable = tmp_path / "cgroup.procs"
+    joinable.write_text("")
+    argv = join_cgroups_args([str(tmp_path / "gone" / "cgroup.procs"), str(joinable)]) + ["/bin/echo", "ran"]
+    out = subprocess.run(argv, capture_output=True, text=True)
+    assert out.returncode != 0 and "ran" not in out.stdout

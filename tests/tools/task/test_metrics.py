@@ -201,3 +201,18 @@ def test_regression_truth_with_a_missing_answer_among_the_scored_rows_names_its_
     assert score("rmse", truth, pd.DataFrame({"id": ["c", "a"], "y": [3.0, 1.0]}), ["y"], exact_ids=False) == 0.0
     with pytest.raises(ScoringError, match=r"truth: 1 rows have missing or non-numeric values \(first id: 'b'\)"):
         score("rmse", truth, pd.DataFrame({"id": ["a", "b"], "y": [1.0, 2.0]}), ["y"], exact_ids=False)
+
+
+def test_a_missing_id_is_missing_whatever_the_column_type():
+    """Nullable integers (Int64) keep a missing id missing, as text columns do: it matches the other side's."""
+    truth = pd.DataFrame({"id": pd.array([1, None, 3], dtype="Int64"), "y": [1.0, 2.0, 3.0]})
+    pred = pd.DataFrame({"id": ["1", None, "3"], "y": [1.0, 2.0, 3.0]})
+    assert score("rmse", truth, pred, ["y"]) == 0.0
+
+
+def test_an_id_train_holds_twice_cannot_be_scored_but_the_others_can():
+    truth = pd.DataFrame({"id": ["a", "b", "b", "c"], "y": [0.0, 1.0, 2.0, 3.0]})
+    indexed = Truth(truth, "id", ["y"])
+    assert score("rmse", indexed, pd.DataFrame({"id": ["c", "a"], "y": [3.0, 0.0]}), ["y"], exact_ids=False) == 0.0
+    with pytest.raises(ScoringError, match="'b' has 2 rows in the truth"):
+        score("rmse", indexed, pd.DataFrame({"id": ["a", "b"], "y": [0.0, 1.0]}), ["y"], exact_ids=False)
