@@ -162,18 +162,15 @@ def id_texts(ids: pd.Series) -> np.ndarray:
 
 
 class IdSet:
-    """Known ids (id_texts) in their order, and each one's first position."""
+    """Known ids (id_texts) in their order, each one's first position, and how often those listed more than once
+    are (a missing id, None, counts as one id)."""
 
     def __init__(self, texts: np.ndarray):
-        self.texts = texts
+        self.texts, listed = texts, texts.tolist()
         self.first: dict = {}
-        for i, t in enumerate(texts.tolist()):
+        for i, t in enumerate(listed):
             self.first.setdefault(t, i)
-        self.unique = len(self.first) == len(texts)
-        self.repeated = {} if self.unique else {t: n for t, n in Counter(texts.tolist()).items() if n > 1}
-
-    def __len__(self) -> int:
-        return len(self.texts)
+        self.repeated = {} if len(self.first) == len(listed) else {t: n for t, n in Counter(listed).items() if n > 1}
 
 
 def numbers(frame: pd.DataFrame, columns: list[str] | None = None) -> np.ndarray:
@@ -214,9 +211,10 @@ class Truth:
         """The positions of these ids (all known: check_ids said so). An id that train holds twice has no one
         answer: a ScoringError (train's other duplicated ids do not matter)."""
         first, repeated = self.ids.first, self.ids.repeated
-        if bad := next((t for t in ids.tolist() if t in repeated), None) if repeated else None:
-            raise ScoringError(f"id {str(bad)[:40]!r} has {repeated[bad]} rows in the truth: its prediction cannot "
-                               "be matched to one answer")
+        for t in ids.tolist() if repeated else ():
+            if t in repeated:
+                raise ScoringError(f"id {str(t)[:40]!r} has {repeated[t]} rows in the truth: its prediction cannot "
+                                   "be matched to one answer")
         return np.fromiter((first[t] for t in ids.tolist()), dtype=np.intp, count=len(ids))
 
     # cached_property holds a lock while it computes (Python 3.11): threads share one Truth.

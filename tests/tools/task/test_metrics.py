@@ -216,3 +216,7 @@ def test_an_id_train_holds_twice_cannot_be_scored_but_the_others_can():
     assert score("rmse", indexed, pd.DataFrame({"id": ["c", "a"], "y": [3.0, 0.0]}), ["y"], exact_ids=False) == 0.0
     with pytest.raises(ScoringError, match="'b' has 2 rows in the truth"):
         score("rmse", indexed, pd.DataFrame({"id": ["a", "b"], "y": [0.0, 1.0]}), ["y"], exact_ids=False)
+    gaps = Truth(pd.DataFrame({"id": ["a", None, None, ""], "y": [0.0, 1.0, 2.0, 3.0]}), "id", ["y"])
+    with pytest.raises(ScoringError, match="'None' has 2 rows in the truth"):  # missing twice: no one answer
+        score("rmse", gaps, pd.DataFrame({"id": ["a", None], "y": [0.0, 1.0]}), ["y"], exact_ids=False)
+    assert score("rmse", gaps, pd.DataFrame({"id": [""], "y": [3.0]}), ["y"], exact_ids=False, min_rows=1) == 0.0
