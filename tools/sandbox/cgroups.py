@@ -7,13 +7,8 @@ execs the sandbox, so every descendant, `setsid` or not, is inside.
 
 from __future__ import annotations
 
-import atexit
-import concurrent.futures
-import contextlib
 import os
-import secrets
 import signal
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +16,6 @@ from pathlib import Path
 ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpu")
 CPU_PERIOD_US = 100_000
-TIMEOUT_S = 10  # a group made ahead that is not ready by then (the kernel stalled): one is made for the run now
 
 
 @dataclass(frozen=True)
@@ -139,70 +133,6 @@ class RunCgroup:
                     break
                 except OSError:  # still emptying
                     time.sleep(0.02)
-
-
-class _Spares:
-    """One run's cgroups made ahead per slot and limits, in the background while a script runs, and used ones
-    removed there: making and removing three v1 groups cost each launch ~0.4 ms of the step (mkdir, five limit
-    writes, rmdir). A group is only ever used by one run (its counters, OOM included, start at zero)."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.ready: dict[tuple, concurrent.futures.Future] = {}
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gome-cgroup")
-
-    def take(self, slot: int, limits: CgroupLimits, version: str, root: Path = ROOT) -> RunCgroup:
-        """The spare made for this slot and these limits, else one made now; and the slot's next is started."""
-        key = (slot, limits, version, str(root))
-        with self.lock:
-            spare = self.ready.pop(key, None)
-            stale = [self.ready.pop(k) for k in [k for k in self.ready if k[0] == slot and k[3] == key[3]]]
-            with contextlib.suppress(RuntimeError):  # the interpreter is exiting: no next one
-                self.ready[key] = self._submit(_made, slot, limits, version, root)
-        for future in stale:  # limits no longer asked for
-            future.add_done_callback(lambda f: f.exception() or self.discard(f.result()))
-        if spare is not None:
-            with contextlib.suppress(Exception):  # a spare that failed, is late, or was removed: make one now
-                group = spare.result(timeout=TIMEOUT_S)
-                if all(d.is_dir() for d in group.dirs):
-                    return group
-                self.discard(group)
-        return _made(slot, limits, version, root)
-
-    def discard(self, group: RunCgroup) -> None:
-        """A used group, emptied by its kill: removed in the background."""
-        try:
-            self._submit(group.remove)
-        except RuntimeError:  # the interpreter is exiting: remove it here
-            group.remove()
-
-    def _submit(self, fn, *args) -> concurrent.futures.Future:
-        return self.pool.submit(fn, *args)
-
-    def close(self) -> None:
-        """Remove the spares and wait for the removals queued (at exit: no group is left behind)."""
-        with self.lock:
-            ready, self.ready = list(self.ready.values()), {}
-        for future in ready:
-            with contextlib.suppress(Exception):
-                future.result(timeout=TIMEOUT_S).remove()
-        with contextlib.suppress(RuntimeError):  # at exit the pool may have shut down already
-            self.pool.submit(lambda: None).result()
-
-
-def _made(slot: int, limits: CgroupLimits, version: str, root: Path) -> RunCgroup:
-    group = RunCgroup(f"{os.getpid()}-{slot}-{secrets.token_hex(4)}", limits, version, root)
-    try:
-        group.create()
-    except BaseException:
-        group.remove()
-        raise
-    return group
-
-
-_spares = _Spares()
-atexit.register(_spares.close)
-take, discard = _spares.take, _spares.discard
 
 
 def sweep(version: str, root: Path = ROOT) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import select
 import signal
 import subprocess
@@ -218,9 +219,12 @@ class LocalExecutor:
              candidates: Path | None = None) -> RunResult:
         cgroup = None
         if self.iso.cgroup:
-            cgroup = cgroups.take(slot, CgroupLimits(self.memory_bytes, self.pids, self.cpus), self.iso.cgroup)
+            cgroup = RunCgroup(f"{os.getpid()}-{slot}-{secrets.token_hex(4)}",
+                               CgroupLimits(self.memory_bytes, self.pids, self.cpus), self.iso.cgroup)
         out, err = CappedBuffer(limits.max_output_bytes), CappedBuffer(limits.max_output_bytes)
         try:
+            if cgroup is not None:
+                cgroup.create()
             argv, inside = self._command(slot, script, workdir, data_dir, limits, cgroup, candidates)
             start = time.monotonic()
             proc = subprocess.Popen(
@@ -244,9 +248,8 @@ class LocalExecutor:
                 t.join(timeout=5)
             oom = cgroup.oom_killed() if cgroup is not None else False
         finally:
-            if cgroup is not None and cgroup.kill():  # empty: removed in the background
-                cgroups.discard(cgroup)
-            elif cgroup is not None:
+            if cgroup is not None:
+                cgroup.kill()
                 cgroup.remove()
         status, detail = _classify(proc.returncode, timed_out, err.text(), limits, oom)
         return RunResult(

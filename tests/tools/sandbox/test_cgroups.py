@@ -1,11 +1,10 @@
-"""A run's cgroups: a kill that found one empty reads nothing again; groups made ahead, each used once."""
+"""A run's cgroups: a kill that found one empty reads nothing again; a script joins all of them or none."""
 
-import os
 import subprocess
 
 import pytest
 
-from gome.tools.sandbox.cgroups import ROOT, V1_CONTROLLERS, CgroupLimits, RunCgroup, _Spares, detect, sweep
+from gome.tools.sandbox.cgroups import V1_CONTROLLERS, CgroupLimits, RunCgroup, sweep
 from gome.tools.sandbox.isolation import join_cgroups_args
 
 LIMITS = CgroupLimits(memory_bytes=1 << 30, pids=64, cpus=1.0)
@@ -57,28 +56,6 @@ def test_a_dead_gomes_leftover_cgroup_is_swept(tmp_path):
         d.mkdir(parents=True)
     sweep(version, root=tmp_path)
     assert not any(d.exists() for d in leftovers)
-
-
-def test_each_run_gets_a_fresh_group_made_ahead_and_none_is_left_behind():
-    """A slot's next group is made in the background while a script runs: each run still gets one of its own,
-    with its limits, and closing leaves none behind (spares, used groups, spares of limits no longer asked for)."""
-    version = detect()
-    if version is None:
-        pytest.skip("this machine lets no process create cgroups")
-    spares, mine = _Spares(), f"{os.getpid()}-7-"
-    listed = lambda: sorted(str(d) for p in ROOT.iterdir() for d in (p / "gome").glob(f"{mine}*"))  # noqa: E731
-    first = spares.take(7, LIMITS, version)
-    second = spares.take(7, LIMITS, version)  # the one made ahead while "the first ran"
-    assert first.dirs != second.dirs and all(d.is_dir() for d in first.dirs + second.dirs)
-    limit = "memory.max" if version == "v2" else "memory.limit_in_bytes"
-    assert int((second.dirs[0] / limit).read_text()) == LIMITS.memory_bytes
-    other = spares.take(7, CgroupLimits(memory_bytes=1 << 29, pids=32, cpus=0.5), version)
-    assert int((other.dirs[0] / limit).read_text()) == 1 << 29
-    for group in (first, second, other):
-        assert group.kill()
-        spares.discard(group)
-    spares.close()
-    assert listed() == []
 
 
 def test_a_script_that_cannot_join_every_group_does_not_start(tmp_path):
