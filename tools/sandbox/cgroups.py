@@ -152,6 +152,8 @@ def sweep(version: str, root: Path = ROOT) -> None:
 def alive(pid: int) -> bool:
     """Is the process that made a leftover (a cgroup, a quota image, a Ray run folder; named by its pid) still
     running? A zombie is not: its parent may be gone too (a killed Ray worker), and nobody may reap it soon."""
+    if pid == os.getpid():  # this process's own leftovers, looked at by every run's sweep: no /proc read
+        return True
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[-1].split()[0] != "Z"

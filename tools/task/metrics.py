@@ -156,9 +156,7 @@ def id_texts(ids: pd.Series) -> np.ndarray:
         texts = [str(x) for x in ids.tolist()]
     else:
         texts = [x.strip() if isinstance(x, str) else None for x in ids.astype(str).tolist()]
-    out = np.empty(len(texts), dtype=object)
-    out[:] = texts
-    return out
+    return np.array(texts, dtype=object)
 
 
 class IdSet:
@@ -210,12 +208,12 @@ class Truth:
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """The positions of these ids (all known: check_ids said so). An id that train holds twice has no one
         answer: a ScoringError (train's other duplicated ids do not matter)."""
-        first, repeated = self.ids.first, self.ids.repeated
-        for t in ids.tolist() if repeated else ():
+        first, repeated, listed = self.ids.first, self.ids.repeated, ids.tolist()
+        for t in listed if repeated else ():
             if t in repeated:
                 raise ScoringError(f"id {str(t)[:40]!r} has {repeated[t]} rows in the truth: its prediction cannot "
                                    "be matched to one answer")
-        return np.fromiter((first[t] for t in ids.tolist()), dtype=np.intp, count=len(ids))
+        return np.fromiter((first[t] for t in listed), dtype=np.intp, count=len(listed))
 
     # cached_property holds a lock while it computes (Python 3.11): threads share one Truth.
     @functools.cached_property
