@@ -84,7 +84,7 @@ class RunCgroup:
         found: set[int] = set()
         for d in self.dirs:
             try:
-                found |= {int(p) for p in (d / "cgroup.procs").read_text().split()}
+                found |= {int(p) for p in _read(d / "cgroup.procs").split()}
             except OSError:
                 pass
         return found
@@ -113,13 +113,13 @@ class RunCgroup:
         """Did the kernel kill something here for lack of memory?"""
         try:
             if self.version == "v2":
-                events = dict(line.split() for line in (self.dirs[0] / "memory.events").read_text().splitlines())
+                events = dict(line.split() for line in _read(self.dirs[0] / "memory.events").splitlines())
                 return int(events.get("oom_kill", 0)) > 0
-            text = (self.dirs[0] / "memory.oom_control").read_text()
+            text = _read(self.dirs[0] / "memory.oom_control")
             fields = dict(line.split() for line in text.splitlines())
             if "oom_kill" in fields:
                 return int(fields["oom_kill"]) > 0
-            return int((self.dirs[0] / "memory.failcnt").read_text()) > 0
+            return int(_read(self.dirs[0] / "memory.failcnt")) > 0
         except (OSError, ValueError):
             return False
 
@@ -162,8 +162,23 @@ def alive(pid: int) -> bool:
 
 
 def _write(path: Path, value: str, missing_ok: bool = False) -> None:
-    try:
-        path.write_text(value)
-    except (FileNotFoundError, PermissionError, OSError):
+    try:  # as Path.write_text opens it, without a text file object (three times the write itself; a run makes ten)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
+    except OSError:
         if not missing_ok:
             raise
+
+
+def _read(path: Path) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks).decode()
+    finally:
+        os.close(fd)

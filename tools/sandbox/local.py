@@ -48,6 +48,8 @@ MAX_SCRIPT_BYTES = 1 << 20
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS")
 OOM_MARKERS = ("MemoryError", "CUDA out of memory", "Cannot allocate memory", "std::bad_alloc")
+READ_BYTES = 65536
+DRAIN_S = 5.0  # after the kill, what is left in the pipes is read for at most this long (an escaped writer)
 
 
 def sandbox_env(threads: int, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -88,12 +90,6 @@ class CappedBuffer:
         dropped = self.total - len(self.head) - len(self.tail)
         mid = f"\n[... {dropped} bytes dropped ...]\n".encode() if dropped > 0 else b""
         return (bytes(self.head) + mid + bytes(self.tail)).decode("utf-8", errors="replace")
-
-
-def _pump(stream, buf: CappedBuffer) -> None:
-    for chunk in iter(lambda: stream.read1(65536), b""):
-        buf.feed(chunk)
-    stream.close()
 
 
 def _kill_group(pgid: int) -> None:
@@ -230,22 +226,19 @@ class LocalExecutor:
             proc = subprocess.Popen(
                 argv, cwd=workdir, env=sandbox_env(limits.threads, {**env, **inside}), stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-            pumps = [threading.Thread(target=_pump, args=(s, b), daemon=True)
-                     for s, b in ((proc.stdout, out), (proc.stderr, err))]
-            for t in pumps:
-                t.start()
-            try:
-                timed_out = not _wait(proc, limits.timeout_s)
-            finally:
-                # Everything the script started dies with the run: its group, and with a cgroup every process
-                # in it (setsid escapes a group kill, not a cgroup).
-                _kill_group(proc.pid)
-                proc.wait()  # reaped first: a cgroup lists its zombie until then, and the kill would wait on it
-                if cgroup is not None:
-                    cgroup.kill()
-            runtime = time.monotonic() - start
-            for t in pumps:
-                t.join(timeout=5)
+            with proc.stdout, proc.stderr:  # closed at the end: a writer that escaped every kill gets SIGPIPE
+                outputs = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
+                try:
+                    timed_out = not _watch(proc, outputs, limits.timeout_s)
+                finally:
+                    # Everything the script started dies with the run: its group, and with a cgroup every process
+                    # in it (setsid escapes a group kill, not a cgroup).
+                    _kill_group(proc.pid)
+                    proc.wait()  # reaped first: a cgroup lists its zombie until then, and the kill would wait on it
+                    if cgroup is not None:
+                        cgroup.kill()
+                runtime = time.monotonic() - start
+                _drain(outputs, DRAIN_S)
             oom = cgroup.oom_killed() if cgroup is not None else False
         finally:
             if cgroup is not None:
@@ -258,29 +251,63 @@ class LocalExecutor:
             isolation=self.iso.level)
 
 
-def _wait(proc: subprocess.Popen, timeout_s: float) -> bool:
-    """Wait for the process to end; False on time-out. Linux wakes us the moment it ends (a pidfd):
-    Popen.wait(timeout) polls with sleeps of up to 50 ms, which a short run pays in full."""
+def _watch(proc: subprocess.Popen, outputs: dict[int, CappedBuffer], timeout_s: float) -> bool:
+    """Read the script's output as it comes and wait for it to end, in this thread (no reader threads to start
+    for every run); False on time-out. Linux wakes us the moment it ends (a pidfd: Popen.wait(timeout) polls with
+    sleeps of up to 50 ms, which a short run pays in full); without a pidfd, it is looked at every 50 ms."""
     try:
-        fd = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):  # no pidfd (an old kernel, not Linux): poll
-        try:
-            proc.wait(timeout=timeout_s)
-            return True
-        except subprocess.TimeoutExpired:
-            return False
-    try:
-        poller = select.poll()
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # an old kernel, not Linux
+        pidfd = None
+    poller = select.poll()
+    for fd in outputs:
+        os.set_blocking(fd, False)
         poller.register(fd, select.POLLIN)
-        deadline = time.monotonic() + timeout_s
-        # In slices of a second: an interrupt (Ctrl-C, a Ray task cancelled) is seen between them, and the
-        # caller's finally kills the script.
-        while not poller.poll(min(max(0.0, deadline - time.monotonic()), 1.0) * 1000):
-            if time.monotonic() >= deadline:
+    if pidfd is not None:
+        poller.register(pidfd, select.POLLIN)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while pidfd is not None or proc.poll() is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return False
+            # In slices of a second at most: an interrupt (Ctrl-C, a Ray task cancelled) is seen between them, and
+            # the caller's finally kills the script.
+            for fd, _ in poller.poll(min(left, 1.0 if pidfd is not None else 0.05) * 1000):
+                if fd == pidfd:
+                    return True
+                if not _read(fd, outputs):
+                    poller.unregister(fd)
         return True
     finally:
-        os.close(fd)
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _drain(outputs: dict[int, CappedBuffer], within_s: float) -> None:
+    """Read what is left in the pipes until both end (every writer is gone after the kill), for at most
+    `within_s`: a process that escaped the kill (no cgroup, and it left the script's group) may hold them open."""
+    poller = select.poll()
+    left_open = set(outputs)
+    for fd in left_open:
+        poller.register(fd, select.POLLIN)
+    deadline = time.monotonic() + within_s
+    while left_open and (left := deadline - time.monotonic()) > 0:
+        for fd, _ in poller.poll(left * 1000):
+            if not _read(fd, outputs):
+                poller.unregister(fd)
+                left_open.discard(fd)
+
+
+def _read(fd: int, outputs: dict[int, CappedBuffer]) -> bool:
+    """Take what is waiting in a pipe; False at its end."""
+    try:
+        chunk = os.read(fd, READ_BYTES)
+    except BlockingIOError:  # woken, then nothing to read after all
+        return True
+    if chunk:
+        outputs[fd].feed(chunk)
+    return bool(chunk)
 
 
 _warned: set[str] = set()

@@ -271,13 +271,21 @@ class _Spares:
         return _make_image(images, size, inodes, uid, share)
 
     def discard(self, image: Path, device: str | None) -> None:
-        """A used image: released in the background when the next run starts, or RELEASE_AFTER_S from now."""
+        """A used image: released in the background when the next run starts, or RELEASE_AFTER_S from now at the
+        latest."""
         with self.lock:
             self.used.append((image, device))
-            if len(self.used) == 1:  # the first one waiting: a timer of its own (one waiting already has one)
-                self.timer = threading.Timer(RELEASE_AFTER_S, self.flush)
+            # A timer already set fires sooner: runs that follow each other quickly start a thread every
+            # RELEASE_AFTER_S, not one each.
+            if self.timer is None:
+                self.timer = threading.Timer(RELEASE_AFTER_S, self._when_due)
                 self.timer.daemon = True
                 self.timer.start()
+
+    def _when_due(self) -> None:
+        with self.lock:
+            self.timer = None  # before the flush: an image discarded from here on sets a timer of its own
+        self.flush()
 
     def flush(self) -> None:
         """Release the used images now (in the background)."""
@@ -304,6 +312,7 @@ class _Spares:
         with self.lock:
             if self.timer is not None:
                 self.timer.cancel()  # released here, not by a daemon thread the interpreter may stop mid-way
+                self.timer = None
             ready, self.ready = list(self.ready.values()), {}
         for future in ready:
             with contextlib.suppress(Exception):

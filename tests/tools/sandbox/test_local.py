@@ -1,9 +1,11 @@
 import textwrap
+import time
 import uuid
 
 import pytest
 
 from gome.evals.hostile import leftovers
+from gome.tools.sandbox import local
 from gome.tools.sandbox.executor import Collect, Executor, Limits
 from gome.tools.sandbox.local import CappedBuffer, LocalExecutor
 
@@ -74,6 +76,24 @@ def test_background_child_left_behind_is_killed_and_run_still_ok(tmp_path, level
     """, level, timeout_s=20)
     assert res.status == "ok" and res.runtime_s < 10
     assert leftovers(marker) == []
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_writer_that_escaped_the_kill_does_not_hold_the_run(tmp_path, level, monkeypatch):
+    """A grandchild in a session of its own keeps the script's stdout open and writes on. Without a cgroup nothing
+    kills it: the run reads the pipes for DRAIN_S after the script ended, then closes them (it dies of the broken
+    pipe)."""
+    monkeypatch.setattr(local, "DRAIN_S", 1.0)
+    t0 = time.monotonic()
+    res, marker = run(tmp_path, """
+        import subprocess, sys
+        subprocess.Popen([sys.executable, "-c", "import time\\nwhile True:\\n    print('tick', flush=True)\\n"
+                          "    time.sleep(0.05)"], start_new_session=True)
+        print("script done", flush=True)
+    """, level, timeout_s=20)
+    assert time.monotonic() - t0 < 8
+    assert res.status == "ok" and "script done" in res.stdout, res.stderr
+    assert leftovers(marker, settle_s=5) == []
 
 
 @pytest.mark.parametrize("level", LEVELS)
