@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -73,7 +74,8 @@ def _stream(folder: RunFolder, config: RunConfig, inputs: dict | None, *, chat_m
     if executor is None:  # one slot per trace: each runs as its own uid with its share of CPU and memory
         executor = make_executor("local", slots=config.traces)
     thread = _thread(folder, config)
-    context = GomeContext(chat_model=chat_model, executor=executor, run_dir=str(folder.root))
+    context = GomeContext(chat_model=chat_model, executor=executor, run_dir=str(folder.root),
+                          on_event=_one_at_a_time(on_event) if on_event is not None else None)
     with persistence(folder, db) as (checkpointer, store):
         graph = build_graph(checkpointer=checkpointer, store=store)
         if inputs is None:
@@ -96,16 +98,26 @@ def _stream(folder: RunFolder, config: RunConfig, inputs: dict | None, *, chat_m
         if resume is not None:  # one answer for every script waiting for review (parallel traces may wait together)
             waiting = [i for task in _all_tasks(graph.get_state(thread, subgraphs=True)) for i in task.interrupts]
             payload = Command(resume={i.id: resume for i in waiting} if waiting else resume)
-        for _ns, chunk in graph.stream(payload, thread, context=context, stream_mode="custom", subgraphs=True,
-                                       durability="sync"):
-            if on_event is not None:  # (the node that emitted it wrote it to events.jsonl)
-                on_event(chunk)
+        # Events reach on_event from the nodes (the context), not through a stream of custom events: streaming
+        # them made LangGraph run every node on a worker thread and wake this one for each event, about 1 ms a step.
+        # A single trace runs here, in this thread (Ctrl-C reaches its node and stops its script at once).
+        graph.invoke(payload, thread, context=context, durability="sync")
         state = graph.get_state(thread, subgraphs=True)
         final = dict(state.values)
         pending = [i.value for task in _all_tasks(state) for i in task.interrupts]
     if pending:
         final.update(status="paused", interrupts=pending)
     return {**final, "run_dir": str(folder.root)}
+
+
+def _one_at_a_time(on_event: Callable[[dict], None]) -> Callable[[dict], None]:
+    """on_event for parallel traces, whose nodes emit from threads of their own: called by one at a time."""
+    lock = threading.Lock()
+
+    def call(event: dict) -> None:
+        with lock:
+            on_event(event)
+    return call
 
 
 def _all_tasks(state) -> Iterator:

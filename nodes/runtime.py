@@ -143,11 +143,13 @@ def store_of(runtime: Runtime[GomeContext] | None):
 
 
 def emit(runtime: Runtime[GomeContext] | None, event: dict, run_dir: str | None = None) -> None:
-    """A progress event for whoever streams the run (the CLI's table, the server's clients), kept in the run
-    folder's events.jsonl too, however the graph was invoked."""
+    """A progress event for whoever follows the run: the context's on_event (the CLI's table), a stream of custom
+    events (the server's clients), and the run folder's events.jsonl, however the graph was invoked."""
     event = {**event, "at": round(time.time(), 3)}
     if run_dir:
         with contextlib.suppress(OSError):  # a full disk must not end the run over a progress line
             RunFolder(run_dir).append_event(json.dumps(event, default=str))
     if runtime is not None and runtime.stream_writer is not None:
         runtime.stream_writer(event)
+    if (on_event := context_of(runtime).on_event) is not None:
+        on_event(event)

@@ -35,6 +35,9 @@ class GomeContext:
     config: Annotated[RunConfig | dict[str, Any], Field(
         description="RunConfig defaults for every run of this assistant (a run's input config overrides them)",
     )] = field(default_factory=dict)
+    on_event: Annotated[SkipJsonSchema[Any], Field(
+        description="a function called with each progress event, in the thread of the node that emitted it (apps "
+                    "and tests only; a server's clients stream them)")] = None
     run_dir: Annotated[str | None, Field(
         description="where the run folder is now, when it has moved since its checkpoints were written")] = None
 
