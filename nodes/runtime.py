@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import threading
 import time
 import traceback
+import weakref
 from typing import Any
 
 from langgraph.errors import GraphBubbleUp
@@ -25,6 +27,8 @@ from gome.tools.llm.structured import LLMCaller
 from gome.tools.llm.usage import Ledger
 from gome.tools.run.folder import RunFolder, is_disk_full
 from gome.tools.sandbox import Executor, make_executor
+
+log = logging.getLogger("gome")
 
 _built: dict[tuple, object] = {}  # models and executors built from settings, reused across nodes and steps
 
@@ -151,5 +155,22 @@ def emit(runtime: Runtime[GomeContext] | None, event: dict, run_dir: str | None 
             RunFolder(run_dir).append_event(json.dumps(event, default=str))
     if runtime is not None and runtime.stream_writer is not None:
         runtime.stream_writer(event)
-    if (on_event := context_of(runtime).on_event) is not None:
-        on_event(event)
+    if callable(on_event := context_of(runtime).on_event):
+        try:
+            on_event(event)
+        except Exception as e:  # a progress display that broke (`gome run --json | head`) must not end the run
+            _warn_once(on_event, f"gome: an event could not be shown ({type(e).__name__}: {e}); the run goes on, and "
+                                 "its events are kept in events.jsonl")
+
+
+_warned: weakref.WeakSet = weakref.WeakSet()  # on_event callbacks that raised
+
+
+def _warn_once(on_event: Any, message: str) -> None:
+    try:
+        if on_event in _warned:
+            return
+        _warned.add(on_event)
+    except TypeError:  # not weakly referable: warned each time
+        pass
+    log.warning(message)

@@ -3,6 +3,7 @@ training)."""
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -96,10 +97,23 @@ def test_three_traces_share_momentum_while_they_run(breast_cancer, tmp_path):
             diagnosis("ran", True, "works")],
     }
     model = ScriptedChatModel(replies=replies)
+    events, inside = [], []
+
+    def on_event(event):  # the traces' nodes emit from threads of their own: one call at a time all the same
+        inside.append(event)
+        assert len(inside) == 1, "on_event called again before the last call returned"
+        time.sleep(0.01)
+        events.append(event)
+        inside.pop()
+
     final = run_gome(breast_cancer, RunConfig(traces=3, steps=6, select=NO_RERUNS, repair=NO_REPAIR,
-                                              late_stage=NO_BLEND), out=tmp_path, chat_model=model)
+                                              late_stage=NO_BLEND), out=tmp_path, chat_model=model, on_event=on_event)
     assert final["status"] == "succeeded" and model.remaining == 0
     run_dir = Path(final["run_dir"])
+    # every progress event reached the caller, as it reached events.jsonl
+    kept = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert sorted(map(json.dumps, events)) == sorted(map(json.dumps, kept))
+    assert sorted(e["trace"] for e in events if e["event"] == "step") == [0, 0, 1, 1, 2, 2]
     records = {p.parent.name: json.loads(p.read_text()) for p in run_dir.glob("experiments/*/metrics.json")}
     by_trace_step = {(r["trace"], r["step"]): r for r in records.values()}
     # no barrier: trace 0 finished both its steps before trace 1's slow first script was done
@@ -138,6 +152,7 @@ def test_token_and_dollar_budgets_end_the_run_cleanly(breast_cancer, tmp_path, l
 
 LUCKY = '''# Approach: depth-3 tree judged on a small 10% hold-out
 import os
+import time
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -157,6 +172,7 @@ pd.DataFrame({"id": test["id"], "progression": model.predict(test[features])}).t
 
 STABLE = '''# Approach: ridge regression, 5-fold out-of-fold predictions
 import os
+import time
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import Ridge

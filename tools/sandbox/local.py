@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from gome.tools.files import read_bytes, write_bytes
@@ -218,29 +219,34 @@ class LocalExecutor:
             cgroup = RunCgroup(f"{os.getpid()}-{slot}-{secrets.token_hex(4)}",
                                CgroupLimits(self.memory_bytes, self.pids, self.cpus), self.iso.cgroup)
         out, err = CappedBuffer(limits.max_output_bytes), CappedBuffer(limits.max_output_bytes)
+        proc = None
         try:
             if cgroup is not None:
                 cgroup.create()
             argv, inside = self._command(slot, script, workdir, data_dir, limits, cgroup, candidates)
             start = time.monotonic()
-            proc = subprocess.Popen(
-                argv, cwd=workdir, env=sandbox_env(limits.threads, {**env, **inside}), stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-            with proc.stdout, proc.stderr:  # closed at the end: a writer that escaped every kill gets SIGPIPE
+            try:
+                with _interrupts_held():  # until this try's finally covers the script
+                    proc = subprocess.Popen(
+                        argv, cwd=workdir, env=sandbox_env(limits.threads, {**env, **inside}), start_new_session=True,
+                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 outputs = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
-                try:
-                    timed_out = not _watch(proc, outputs, limits.timeout_s)
-                finally:
+                timed_out = not _watch(proc, outputs, limits.timeout_s)
+            finally:
+                if proc is not None:
                     # Everything the script started dies with the run: its group, and with a cgroup every process
                     # in it (setsid escapes a group kill, not a cgroup).
                     _kill_group(proc.pid)
                     proc.wait()  # reaped first: a cgroup lists its zombie until then, and the kill would wait on it
                     if cgroup is not None:
                         cgroup.kill()
-                runtime = time.monotonic() - start
-                _drain(outputs, DRAIN_S)
+            runtime = time.monotonic() - start
+            _drain(outputs, DRAIN_S)
             oom = cgroup.oom_killed() if cgroup is not None else False
         finally:
+            if proc is not None:  # a writer that escaped every kill gets SIGPIPE
+                proc.stdout.close()
+                proc.stderr.close()
             if cgroup is not None:
                 cgroup.kill()
                 cgroup.remove()
@@ -249,6 +255,25 @@ class LocalExecutor:
             status=status, returncode=proc.returncode, runtime_s=round(runtime, 3), stdout=out.text(),
             stderr=err.text(), stdout_bytes=out.total, stderr_bytes=err.total, detail=detail,
             isolation=self.iso.level)
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """A Ctrl-C that comes while the script starts is raised when it has started, inside the caller's try that
+    kills it: raised in between (a single trace's nodes run in the main thread, where Python raises it), it left
+    the script running. Elsewhere (another thread, a handler of the application's) nothing changes."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if held:  # even when the start failed: the user asked to stop
+            raise KeyboardInterrupt
 
 
 def _watch(proc: subprocess.Popen, outputs: dict[int, CappedBuffer], timeout_s: float) -> bool:

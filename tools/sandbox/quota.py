@@ -278,13 +278,15 @@ class _Spares:
             # A timer already set fires sooner: runs that follow each other quickly start a thread every
             # RELEASE_AFTER_S, not one each.
             if self.timer is None:
-                self.timer = threading.Timer(RELEASE_AFTER_S, self._when_due)
-                self.timer.daemon = True
-                self.timer.start()
+                timer = threading.Timer(RELEASE_AFTER_S, self._when_due)
+                timer.daemon = True
+                timer.start()
+                self.timer = timer  # once started: one that failed to start must not stand in for a working one
 
     def _when_due(self) -> None:
         with self.lock:
-            self.timer = None  # before the flush: an image discarded from here on sets a timer of its own
+            if self.timer is threading.current_thread():  # not a newer one (close may have dropped this one)
+                self.timer = None  # before the flush: an image discarded from here on sets a timer of its own
         self.flush()
 
     def flush(self) -> None:

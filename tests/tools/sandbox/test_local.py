@@ -1,3 +1,6 @@
+import os
+import signal
+import subprocess
 import textwrap
 import time
 import uuid
@@ -94,6 +97,25 @@ def test_a_writer_that_escaped_the_kill_does_not_hold_the_run(tmp_path, level, m
     assert time.monotonic() - t0 < 8
     assert res.status == "ok" and "script done" in res.stdout, res.stderr
     assert leftovers(marker, settle_s=5) == []
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_ctrl_c_as_the_script_starts_still_kills_it(tmp_path, level, monkeypatch):
+    """A single trace runs in the main thread, where Python raises Ctrl-C: one that comes the moment the script has
+    started (before the code that kills it on the way out) must not leave it running."""
+    real = subprocess.Popen
+
+    def popen_then_ctrl_c(argv, *args, **kwargs):
+        proc = real(argv, *args, **kwargs)
+        if any(str(a).endswith("main.py") for a in argv):  # the script, not a quota tool
+            os.kill(os.getpid(), signal.SIGINT)
+        return proc
+
+    monkeypatch.setattr(subprocess, "Popen", popen_then_ctrl_c)
+    marker = uuid.uuid4().hex
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, "import time\ntime.sleep(30)\n", level, env={"GOME_TEST_MARKER": marker}, timeout_s=60)
+    assert leftovers(marker) == []
 
 
 @pytest.mark.parametrize("level", LEVELS)
