@@ -152,7 +152,6 @@ def test_token_and_dollar_budgets_end_the_run_cleanly(breast_cancer, tmp_path, l
 
 LUCKY = '''# Approach: depth-3 tree judged on a small 10% hold-out
 import os
-import time
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -172,7 +171,6 @@ pd.DataFrame({"id": test["id"], "progression": model.predict(test[features])}).t
 
 STABLE = '''# Approach: ridge regression, 5-fold out-of-fold predictions
 import os
-import time
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import Ridge

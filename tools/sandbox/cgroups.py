@@ -13,9 +13,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gome.tools.files import read_text
+
 ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpu")
 CPU_PERIOD_US = 100_000
+MAX_READ_BYTES = 1 << 20  # a group's process list: its pids limit caps it far below this
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class RunCgroup:
         found: set[int] = set()
         for d in self.dirs:
             try:
-                found |= {int(p) for p in _read(d / "cgroup.procs").split()}
+                found |= {int(p) for p in read_text(d / "cgroup.procs", MAX_READ_BYTES).split()}
             except OSError:
                 pass
         return found
@@ -113,13 +116,14 @@ class RunCgroup:
         """Did the kernel kill something here for lack of memory?"""
         try:
             if self.version == "v2":
-                events = dict(line.split() for line in _read(self.dirs[0] / "memory.events").splitlines())
+                text = read_text(self.dirs[0] / "memory.events", MAX_READ_BYTES)
+                events = dict(line.split() for line in text.splitlines())
                 return int(events.get("oom_kill", 0)) > 0
-            text = _read(self.dirs[0] / "memory.oom_control")
+            text = read_text(self.dirs[0] / "memory.oom_control", MAX_READ_BYTES)
             fields = dict(line.split() for line in text.splitlines())
             if "oom_kill" in fields:
                 return int(fields["oom_kill"]) > 0
-            return int(_read(self.dirs[0] / "memory.failcnt")) > 0
+            return int(read_text(self.dirs[0] / "memory.failcnt", MAX_READ_BYTES)) > 0
         except (OSError, ValueError):
             return False
 
@@ -172,13 +176,3 @@ def _write(path: Path, value: str, missing_ok: bool = False) -> None:
         if not missing_ok:
             raise
 
-
-def _read(path: Path) -> str:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-        return b"".join(chunks).decode()
-    finally:
-        os.close(fd)
